@@ -1,0 +1,1 @@
+"""Video-generation methods behind one ``generate()`` interface."""

@@ -1,0 +1,202 @@
+"""The one place that reads and writes video.
+
+Everything else in the package passes uint8 arrays shaped ``(T, H, W, 3)`` (RGB). Decoding and
+H.264 encoding go through PyAV (FFmpeg); resizing through OpenCV. Both are imported inside the
+functions so importing this module (and running ``amg-bench --help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import VideoError
+from .files import atomic_path
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Stream facts read from a container without decoding every frame."""
+
+    fps: float
+    num_frames: int
+    height: int
+    width: int
+
+
+def _open(source: str | os.PathLike | bytes, what: str):
+    import av
+
+    if isinstance(source, (bytes, bytearray)):
+        handle: Any = io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise VideoError(f"video {path} does not exist")
+        handle = str(path)
+    try:
+        container = av.open(handle, mode="r")
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise VideoError(f"cannot open video {what}: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"video {what} has no video stream")
+    return container
+
+
+def _describe(source) -> str:
+    return "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+
+
+def probe(source: str | os.PathLike | bytes) -> VideoInfo:
+    """Return fps, frame count and size of a video file or mp4 byte string.
+
+    The frame count comes from the container when it records one, otherwise by demuxing
+    (no decoding).
+
+    Raises:
+        VideoError: the file is missing, unreadable or has no video stream.
+    """
+    what = _describe(source)
+    container = _open(source, what)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        if not rate:
+            raise VideoError(f"video {what} does not declare a frame rate")
+        n = stream.frames
+        if not n:
+            n = sum(1 for packet in container.demux(stream) if packet.size)
+        return VideoInfo(float(rate), int(n), stream.codec_context.height, stream.codec_context.width)
+    finally:
+        container.close()
+
+
+def iter_frames(source: str | os.PathLike | bytes) -> Iterator[np.ndarray]:
+    """Yield RGB uint8 frames ``(H, W, 3)`` one at a time (memory stays flat on long videos).
+
+    Raises:
+        VideoError: missing, unreadable or corrupt video (including a stream that breaks mid-way).
+    """
+    import av
+
+    what = _describe(source)
+    container = _open(source, what)
+    try:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"corrupt video {what}: {exc}") from exc
+    finally:
+        container.close()
+
+
+def read_video(source: str | os.PathLike | bytes) -> np.ndarray:
+    """Decode a whole video into a uint8 array ``(T, H, W, 3)``.
+
+    Raises:
+        VideoError: missing, unreadable, corrupt or empty video.
+    """
+    frames = list(iter_frames(source))
+    if not frames:
+        raise VideoError(f"video {_describe(source)} has no decodable frame")
+    return np.stack(frames)
+
+
+def check_frames(frames: Any, name: str = "frames") -> np.ndarray:
+    """Validate a video array: uint8, shape ``(T, H, W, 3)`` with T, H, W > 0.
+
+    Raises:
+        VideoError: naming ``name`` and what was wrong.
+    """
+    if not isinstance(frames, np.ndarray):
+        raise VideoError(f"{name} must be a numpy array, got {type(frames).__name__}")
+    if frames.dtype != np.uint8:
+        raise VideoError(f"{name} must be uint8, got {frames.dtype}")
+    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
+        raise VideoError(f"{name} must be shaped (T, H, W, 3), got {tuple(frames.shape)}")
+    return frames
+
+
+def encode_mp4(frames: np.ndarray, fps: float, crf: int = 18) -> bytes:
+    """Encode ``(T, H, W, 3)`` uint8 frames as H.264 (yuv420p) mp4 bytes.
+
+    H and W must be even (a yuv420p requirement). Encoding runs single-threaded so the same
+    frames always give the same bytes.
+    """
+    import av
+
+    frames = check_frames(frames)
+    _, height, width, _ = frames.shape
+    if height % 2 or width % 2:
+        raise VideoError(f"H.264 needs even frame sizes, got {height}x{width}")
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.thread_count = 1
+        stream.options = {"crf": str(crf), "preset": "medium"}
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> None:
+    """Atomically write frames as an H.264 mp4 file."""
+    data = encode_mp4(frames, fps, crf=crf)
+    with atomic_path(path, suffix=".mp4") as tmp:
+        tmp.write_bytes(data)
+
+
+def to_frames(value: Any) -> np.ndarray:
+    """Turn a dataset video cell into ``(T, H, W, 3)`` uint8 frames.
+
+    Accepts what ``datasets`` gives for a ``Video`` column: a dict with ``bytes``/``path``
+    (``decode=False``), a torchcodec ``VideoDecoder`` (``decode=True``), or an array already.
+    """
+    if isinstance(value, np.ndarray):
+        return check_frames(value)
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return read_video(value["bytes"])
+        if value.get("path"):
+            return read_video(value["path"])
+        raise VideoError("video cell has neither bytes nor path")
+    if hasattr(value, "get_frames_in_range") and hasattr(value, "metadata"):
+        batch = value.get_frames_in_range(0, value.metadata.num_frames)
+        return np.ascontiguousarray(batch.data.permute(0, 2, 3, 1).cpu().numpy())
+    raise VideoError(f"cannot read a video from a {type(value).__name__}")
+
+
+def resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize every frame to ``height`` x ``width`` (area filter down, bilinear up)."""
+    import cv2
+
+    frames = check_frames(frames)
+    if frames.shape[1:3] == (height, width):
+        return frames
+    shrink = frames.shape[1] > height or frames.shape[2] > width
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f, (width, height), interpolation=interpolation) for f in frames])
+
+
+def center_crop_box(height: int, width: int) -> tuple[int, int, int]:
+    """Top, left and side of the largest centred square of an ``height`` x ``width`` image."""
+    side = min(height, width)
+    return (height - side) // 2, (width - side) // 2, side
+
+
+def center_crop_resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop frames to a square and resize it to ``size`` x ``size`` (the paper's 256)."""
+    frames = check_frames(frames)
+    top, left, side = center_crop_box(frames.shape[1], frames.shape[2])
+    return resize(frames[:, top : top + side, left : left + side], size, size)
