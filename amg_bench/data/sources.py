@@ -1,0 +1,83 @@
+"""Loaded sources: a manifest entry's files read, checked against each other, and planned.
+
+A source is usable when its video runs at the windows' source fps, its motion file has the
+video's size and no frame beyond the video, its optional precomputed renders match the video,
+and its captions cover every window that will be written. All of that is checked before any
+frame is decoded, so a bad source fails the build at once with the offending path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from ..errors import MotionError, VideoError
+from ..video import VideoInfo, probe
+from .captions import Captions, load_captions
+from .manifest import SourceSpec
+from .motion import Motion, load_motion
+from .windows import WindowSpec, valid_starts
+
+FPS_TOLERANCE = 0.01
+
+
+@dataclass
+class Source:
+    """One source video with its motion and captions, validated."""
+
+    spec: SourceSpec
+    video: VideoInfo
+    motion: Motion
+    captions: Captions
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def valid_starts(self, windows: WindowSpec) -> np.ndarray:
+        return valid_starts(self.motion.valid, self.video.num_frames, windows)
+
+
+def _check_companion(path: Optional[Path], video: VideoInfo, name: str) -> None:
+    if path is None:
+        return
+    info = probe(path)
+    if (info.num_frames, info.height, info.width) != (video.num_frames, video.height, video.width):
+        raise VideoError(
+            f"{name} {path} has {info.num_frames} frames of {info.height}x{info.width}; "
+            f"the source video has {video.num_frames} frames of {video.height}x{video.width}"
+        )
+
+
+def load_source(spec: SourceSpec, windows: WindowSpec) -> Source:
+    """Read and cross-check a source's files.
+
+    Raises:
+        VideoError: unreadable video, wrong fps, or precomputed renders that do not match.
+        MotionError: bad motion file, or a motion of another size / longer than the video.
+        CaptionError: bad captions file.
+    """
+    video = probe(spec.video)
+    if abs(video.fps - windows.source_fps) > FPS_TOLERANCE:
+        raise VideoError(
+            f"video {spec.video} runs at {video.fps:g} fps; sources must be {windows.source_fps:g} fps "
+            f"(re-encode it at {windows.source_fps:g} fps before motion capture, e.g. "
+            f"`ffmpeg -i in.mp4 -r {windows.source_fps:g} out.mp4`)"
+        )
+    motion = load_motion(spec.motion)
+    if tuple(motion.image_size) != (video.height, video.width):
+        raise MotionError(
+            f"motion {spec.motion} is for {motion.image_size[0]}x{motion.image_size[1]} frames; "
+            f"video {spec.video} is {video.height}x{video.width}"
+        )
+    if motion.num_frames > video.num_frames:
+        raise MotionError(
+            f"motion {spec.motion} has {motion.num_frames} frames; video {spec.video} has only "
+            f"{video.num_frames} (frame indices beyond the video)"
+        )
+    _check_companion(spec.avatar_video, video, "avatar_video")
+    _check_companion(spec.pose_video, video, "pose_video")
+    return Source(spec=spec, video=video, motion=motion, captions=load_captions(spec.captions))
