@@ -59,3 +59,11 @@ class MetricError(AmgBenchError):
 
 class ConversionError(AmgBenchError):
     """A checkpoint could not be converted (unmapped or missing keys)."""
+
+
+class ResultsError(AmgBenchError):
+    """A results file (``results.json``) or the paper's reported table is malformed or inconsistent."""
+
+
+class DatasetError(AmgBenchError):
+    """A dataset cannot be loaded, or lacks the split, rows or columns that were asked for."""

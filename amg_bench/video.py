@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -124,37 +124,73 @@ def check_frames(frames: Any, name: str = "frames") -> np.ndarray:
     return frames
 
 
-def encode_mp4(frames: np.ndarray, fps: float, crf: int = 18) -> bytes:
-    """Encode ``(T, H, W, 3)`` uint8 frames as H.264 (yuv420p) mp4 bytes.
+class Mp4Encoder:
+    """Stream frames into an H.264 (yuv420p) mp4 container, one frame at a time.
 
-    H and W must be even (a yuv420p requirement). Encoding runs single-threaded so the same
-    frames always give the same bytes.
+    Encoding runs single-threaded so the same frames always give the same bytes. ``target``
+    is a path or a writable binary file object.
     """
-    import av
 
+    def __init__(self, target: Any, fps: float, height: int, width: int, crf: int = 18) -> None:
+        import av
+
+        if height % 2 or width % 2:
+            raise VideoError(f"H.264 needs even frame sizes, got {height}x{width}")
+        self._av = av
+        self.size = (height, width)
+        self.container = av.open(target, mode="w", format="mp4")
+        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        self.stream.codec_context.thread_count = 1
+        self.stream.options = {"crf": str(crf), "preset": "medium"}
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (*self.size, 3) or frame.dtype != np.uint8:
+            raise VideoError(f"frame must be uint8 {(*self.size, 3)}, got {frame.dtype} {frame.shape}")
+        video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in self.stream.encode(video_frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+    def __enter__(self) -> "Mp4Encoder":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.container.close()
+
+
+def encode_mp4(frames: np.ndarray, fps: float, crf: int = 18) -> bytes:
+    """Encode ``(T, H, W, 3)`` uint8 frames as H.264 (yuv420p) mp4 bytes; H and W must be even."""
     frames = check_frames(frames)
-    _, height, width, _ = frames.shape
-    if height % 2 or width % 2:
-        raise VideoError(f"H.264 needs even frame sizes, got {height}x{width}")
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        for array in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(array), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    with Mp4Encoder(buffer, fps, frames.shape[1], frames.shape[2], crf=crf) as encoder:
+        for frame in frames:
+            encoder.write(frame)
     return buffer.getvalue()
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> None:
-    """Atomically write frames as an H.264 mp4 file."""
-    data = encode_mp4(frames, fps, crf=crf)
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray] | np.ndarray, fps: float,
+                crf: int = 18) -> None:
+    """Atomically write frames (an array or any iterable of ``(H, W, 3)`` uint8) as an mp4 file.
+
+    Frames are encoded as they come, so an iterator writes long videos in flat memory.
+    """
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise VideoError(f"no frames to write to {path}")
     with atomic_path(path, suffix=".mp4") as tmp:
-        tmp.write_bytes(data)
+        with Mp4Encoder(str(tmp), fps, first.shape[0], first.shape[1], crf=crf) as encoder:
+            encoder.write(first)
+            for frame in iterator:
+                encoder.write(frame)
 
 
 def to_frames(value: Any) -> np.ndarray:

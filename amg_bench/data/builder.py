@@ -81,14 +81,20 @@ class _Planned:
     split: str
 
 
-def _cropped_intrinsics(intrinsics: np.ndarray, height: int, width: int, resolution: int) -> np.ndarray:
-    """Intrinsics of the centre-cropped, resized frames (pixel-edge coordinates)."""
+def cropped_intrinsics(intrinsics: np.ndarray, height: int, width: int, resolution: int) -> np.ndarray:
+    """Intrinsics of the centre-cropped frames resized to ``resolution`` squared.
+
+    Pixel centres sit at integer coordinates (OpenCV), so a resize by ``s`` maps
+    ``u -> (u + 0.5) s - 0.5``; the crop shifts the principal point by the crop's corner.
+    """
     top, left, side = center_crop_box(height, width)
     scale = resolution / side
     k = np.array(intrinsics, dtype=np.float64)
-    k[0, 2] -= left
-    k[1, 2] -= top
-    k[:2] *= scale
+    k[0, 0] *= scale
+    k[1, 1] *= scale
+    k[0, 1] *= scale
+    k[0, 2] = (k[0, 2] - left + 0.5) * scale - 0.5
+    k[1, 2] = (k[1, 2] - top + 0.5) * scale - 0.5
     return k.astype(np.float32)
 
 
@@ -98,7 +104,7 @@ class _FrameStream:
     def __init__(self, source: Source, body, config: BuildConfig, counter: dict) -> None:
         self.source, self.body, self.config, self.counter = source, body, config, counter
         motion = source.motion
-        self.intrinsics = _cropped_intrinsics(motion.intrinsics, source.video.height, source.video.width,
+        self.intrinsics = cropped_intrinsics(motion.intrinsics, source.video.height, source.video.width,
                                               config.resolution)
 
     def _crop(self, frame: np.ndarray) -> np.ndarray:

@@ -1,0 +1,266 @@
+"""End-to-end dataset builds from a small synthetic source, and every bad input of the CLI."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from amg_bench.cli import main
+from amg_bench.data.builder import BUILD_INFO, BuildConfig, build_dataset
+from amg_bench.data.captions import load_captions
+from amg_bench.data.demo import write_demo_sources
+from amg_bench.data.demo_motion import Leg, PersonScript, SceneScript
+from amg_bench.data.hub import load_benchmark, upload_plan
+from amg_bench.data.motion import load_motion, save_motion
+from amg_bench.errors import BuildError, OutputExistsError
+from amg_bench.video import probe, read_video, to_frames, write_video
+
+SCENE = SceneScript(
+    id="tiny",
+    num_frames=72,
+    setting="a test yard",
+    atmosphere="quiet",
+    people=(
+        PersonScript("person0", (-1.0, 1.0), (Leg(71, (1.0, 1.5)),), shirt="red", trousers="grey"),
+        PersonScript("person1", (1.0, 0.5), (Leg(30, (1.0, 0.5), "wave"), Leg(71, (-0.5, 1.0))),
+                     shirt="blue", trousers="black"),
+    ),
+    phases=((0, "two people cross"), (36, "two people keep walking")),
+)
+LOST_FRAME = 40  # person1 loses tracking here in the "lost" variant
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sources")
+    return write_demo_sources(folder, seed=3, scenes=[SCENE])
+
+
+@pytest.fixture(scope="module")
+def built(sources, tmp_path_factory):
+    out = tmp_path_factory.mktemp("built") / "ds"
+    report = build_dataset(sources, out, BuildConfig(train_size=20, resolution=64, pose_video=True), progress=False)
+    return out, report
+
+
+def test_round_trip_through_load_dataset(built, sources):
+    out, report = built
+    ds = load_benchmark(out)
+    assert {name: len(split) for name, split in ds.items()} == report.splits == {"train": 20, "test": 7}
+    row = ds["test"][0]
+    expected_columns = {"clip_id", "source_id", "start_frame", "fps", "num_frames", "video", "avatar_video",
+                        "pose_video", "scene_caption", "appearance_captions", "num_people", "person_ids",
+                        "body_model", "smpl", "camera"}
+    assert set(ds["test"].column_names) == expected_columns
+    for column in ("video", "avatar_video", "pose_video"):
+        frames = to_frames(row[column])
+        assert frames.shape == (16, 64, 64, 3), column
+    assert row["clip_id"] == "tiny_000020" and row["start_frame"] == 20 and row["fps"] == 8
+    captions = load_captions(sources.parent / "tiny.json")
+    assert row["scene_caption"] == captions.scene_frames[20 + 24]
+    assert row["person_ids"] == ["person0", "person1"] and row["num_people"] == 2
+    assert row["appearance_captions"][1] == captions.appearance["person1"]
+    person = row["smpl"][1]
+    assert np.asarray(person["body_pose"]).shape == (16, 69)
+    motion = load_motion(sources.parent / "tiny.npz")
+    np.testing.assert_allclose(person["transl"], motion.transl[1, 20:66:3], rtol=1e-6)
+    assert np.asarray(row["camera"]["extrinsics"]).shape == (16, 4, 4)
+    # the avatar is drawn on black, the real clip is not
+    avatar = to_frames(row["avatar_video"])
+    assert (avatar.max(axis=-1) < 16).mean() > 0.5
+    assert (to_frames(row["video"]).max(axis=-1) < 16).mean() < 0.05
+
+
+def test_card_matches_the_data(built):
+    out, report = built
+    card = (out / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    splits = {s["name"]: s["num_examples"] for s in front["dataset_info"]["splits"]}
+    assert splits == report.splits
+    assert front["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"},
+                                                 {"split": "test", "path": "data/test-*"}]
+    for key in ("license", "task_categories", "size_categories", "tags", "pretty_name"):
+        assert front[key], key
+    assert "pose_video" in card and "Boundary leakage" in card and "2409.01502" in card
+    info = json.loads((out / BUILD_INFO).read_text())
+    assert info["fingerprint"] == report.fingerprint and info["options"]["train_size"] == 20
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_each_needed_frame_is_rendered_once(built):
+    _, report = built
+    # 27 windows x 16 frames sample 72 - 45 + ... = every frame of 0..71 at least once
+    assert report.needed_frames == 72
+    assert report.renders == report.needed_frames
+
+
+def _decoded(folder):
+    ds = load_benchmark(folder, decode_videos=False)
+    return {row["clip_id"]: [to_frames(row[c]) for c in ("video", "avatar_video", "pose_video")]
+            for split in ds.values() for row in split}
+
+
+def test_builds_are_reproducible(sources, built, tmp_path):
+    # Renders are byte-identical; x264 itself may order its bitstream differently between runs,
+    # so the comparison is on decoded frames.
+    out, report = built
+    again = build_dataset(sources, tmp_path / "again", BuildConfig(train_size=20, resolution=64, pose_video=True),
+                          progress=False)
+    assert again.splits == report.splits
+    first, second = _decoded(out), _decoded(tmp_path / "again")
+    assert first.keys() == second.keys()
+    for clip_id in first:
+        for a, b in zip(first[clip_id], second[clip_id]):
+            np.testing.assert_array_equal(a, b, err_msg=clip_id)
+
+
+def test_a_lost_subject_drops_exactly_the_windows_sampling_that_frame(sources, tmp_path):
+    lost = tmp_path / "lost"
+    shutil.copytree(sources.parent, lost)
+    motion = load_motion(lost / "tiny.npz")
+    motion.valid[1, LOST_FRAME] = False
+    save_motion(lost / "tiny.npz", motion)
+    result = build_dataset(lost / "manifest.yaml", tmp_path / "lost_ds", BuildConfig(train_size=5, resolution=32),
+                           progress=False)
+    ds = load_benchmark(tmp_path / "lost_ds", decode_videos=False)
+    starts = sorted(r for split in ds.values() for r in split["start_frame"])
+    sampling = {LOST_FRAME - 3 * k for k in range(16)}
+    assert starts == sorted(set(range(72 - 45)) - sampling)
+    assert sum(result.splits.values()) == 27 - len(sampling & set(range(27)))
+
+
+def test_split_gap_that_empties_test_is_an_error(sources, tmp_path):
+    # all 27 windows of the 72-frame source overlap each other, so the gap leaves no test window
+    with pytest.raises(BuildError, match="no test window left after --split-gap"):
+        build_dataset(sources, tmp_path / "gap", BuildConfig(train_size=2, resolution=32, split_gap=True),
+                      progress=False)
+    assert not (tmp_path / "gap").exists()
+
+
+def test_publish_plan_lists_the_folder(built):
+    out, _ = built
+    plan = upload_plan(out, "me/avatar-motion")
+    names = [name for name, _ in plan.files]
+    assert names == sorted(names) and "README.md" in names and BUILD_INFO in names
+    assert "data/train-00000-of-00001.parquet" in names and plan.total_bytes > 0
+    with pytest.raises(BuildError, match="USER/NAME"):
+        upload_plan(out, "no-slash")
+
+
+def test_existing_output_is_refused(sources, built):
+    out, _ = built
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        build_dataset(sources, out, BuildConfig(train_size=20, resolution=64), progress=False)
+
+
+# --- bad input through the CLI: one readable line, exit code 1, nothing written -------------
+
+
+def _copy_sources(sources, tmp_path):
+    folder = tmp_path / "src"
+    shutil.copytree(sources.parent, folder)
+    return folder
+
+
+def _run(args):
+    result = CliRunner().invoke(main, args)
+    return result.exit_code, result.output.strip()
+
+
+def _bad(folder, tmp_path, *extra):
+    out = tmp_path / "out"
+    code, output = _run(["build-dataset", "--manifest", str(folder / "manifest.yaml"), "--out", str(out),
+                         "--resolution", "32", *extra])
+    assert code == 1, output
+    assert output.startswith("error: ") and len(output.splitlines()) == 1, output
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    return output
+
+
+def test_cli_missing_video(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    (folder / "tiny.mp4").unlink()
+    message = _bad(folder, tmp_path, "--train-size", "5")
+    assert "sources[0].video: file" in message and "tiny.mp4 does not exist" in message
+
+
+def test_cli_corrupt_video(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    (folder / "tiny.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    assert "tiny.mp4" in _bad(folder, tmp_path, "--train-size", "5")
+
+
+def test_cli_truncated_video(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    data = (folder / "tiny.mp4").read_bytes()
+    (folder / "tiny.mp4").write_bytes(data[: len(data) // 2])
+    assert "tiny.mp4" in _bad(folder, tmp_path, "--train-size", "5")
+
+
+def test_cli_wrong_fps(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    frames = read_video(folder / "tiny.mp4")
+    write_video(folder / "tiny.mp4", frames, fps=30)
+    assert probe(folder / "tiny.mp4").fps == 30
+    assert "runs at 30 fps; sources must be 24 fps" in _bad(folder, tmp_path, "--train-size", "5")
+
+
+def test_cli_bad_motion_shape(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    with np.load(folder / "tiny.npz") as data:
+        arrays = dict(data)
+    arrays["body_pose"] = arrays["body_pose"][..., :60]
+    np.savez(folder / "tiny.npz", **arrays)
+    assert "'body_pose' must have shape (2, 72, 69)" in _bad(folder, tmp_path, "--train-size", "5")
+
+
+def test_cli_unknown_manifest_key(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    manifest = yaml.safe_load((folder / "manifest.yaml").read_text())
+    manifest["sources"][0]["colour"] = "red"
+    (folder / "manifest.yaml").write_text(yaml.safe_dump(manifest))
+    assert "unknown keys ['colour']" in _bad(folder, tmp_path, "--train-size", "5")
+
+
+def test_cli_no_valid_window(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    motion = load_motion(folder / "tiny.npz")
+    motion.valid[:, :] = False
+    save_motion(folder / "tiny.npz", motion)
+    assert "no valid window" in _bad(folder, tmp_path, "--train-size", "5")
+
+
+def test_cli_train_size_too_large(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    assert "--train-size 500 leaves no test window: only 27 valid windows" in _bad(folder, tmp_path, "--train-size", "500")
+
+
+def test_cli_missing_caption(sources, tmp_path):
+    folder = _copy_sources(sources, tmp_path)
+    captions = json.loads((folder / "tiny.json").read_text())
+    del captions["scene_frames"]["30"]
+    (folder / "tiny.json").write_text(json.dumps(captions))
+    assert "lack scene captions for 1 window middle frame(s): 30" in _bad(folder, tmp_path, "--train-size", "5")
+
+
+def test_cli_output_exists(sources, tmp_path):
+    out = tmp_path / "exists"
+    out.mkdir()
+    code, output = _run(["build-dataset", "--manifest", str(sources), "--out", str(out)])
+    assert code == 1 and output == f"error: output {out} already exists; pass --overwrite to replace it"
+
+
+def test_cli_build_info_and_publish_dry_run(sources, tmp_path):
+    out = tmp_path / "cli_ds"
+    code, output = _run(["build-dataset", "--manifest", str(sources), "--out", str(out), "--train-size", "20",
+                         "--resolution", "32"])
+    assert code == 0, output
+    assert "train 20, test 7 clips" in output
+    code, output = _run(["info", str(out)])
+    assert code == 0 and "train: 20 clips" in output and "test: 7 clips" in output and "avatar_video" in output
+    code, output = _run(["publish", str(out), "--repo-id", "me/demo", "--dry-run"])
+    assert code == 0 and output.startswith("would upload") and "data/test-00000-of-00001.parquet" in output
