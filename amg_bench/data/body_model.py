@@ -27,7 +27,7 @@ import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -472,13 +472,25 @@ QUANTUM_M = 1e-6
 
 
 def _quantised(points: Any) -> np.ndarray:
-    """float64 model output rounded to a micrometre, as float32.
+    """Model output rounded to a micrometre (far below a pixel).
 
-    Matrix products inside smplx sum in an order that depends on the BLAS thread count, so the
-    last bits of the output vary between machines and runs. Computing in float64 and rounding
-    to 1 um (far below a pixel) makes posed meshes, and so renders, byte-identical everywhere.
+    Matrix products inside smplx sum in an order that depends on the BLAS thread count and the
+    CPU's vector width, so the last bits of the output vary between machines and runs. The
+    forward pass runs on one thread and its output is rounded to 1 um, so posed meshes, and so
+    renders, are identical from run to run.
     """
-    return (np.round(points.cpu().numpy() / QUANTUM_M) * QUANTUM_M).astype(np.float32)
+    return (np.round(points.cpu().numpy().astype(np.float64) / QUANTUM_M) * QUANTUM_M).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _one_thread(torch: Any) -> Iterator[None]:
+    """Run a block on a single torch thread (a fixed summation order), then restore the count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class BodyModel:
@@ -513,14 +525,14 @@ class BodyModel:
         return int(self._model.v_template.shape[0])
 
     def _tensor(self, name: str, value: np.ndarray, width: int, n: int | None = None) -> Any:
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value, dtype=np.float32)
         if array.ndim != 2 or array.shape[1] != width or (n is not None and array.shape[0] != n):
             want = f"({n if n is not None else 'N'}, {width})"
             raise MotionError(f"body model input '{name}' must have shape {want}, got {array.shape}")
         return self._torch.from_numpy(np.ascontiguousarray(array)).to(self._device)
 
     def _betas(self, betas: np.ndarray, n: int | None) -> Any:
-        betas = np.asarray(betas, dtype=np.float64)
+        betas = np.asarray(betas, dtype=np.float32)
         if betas.ndim == 1:
             betas = betas[None]
         if betas.ndim != 2 or betas.shape[1] > self.num_betas:
@@ -564,7 +576,7 @@ class BodyModel:
         else:
             inputs["body_pose"] = body_pose
             joint_index = list(range(NUM_JOINTS))
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread(torch):
             output = self._model(**inputs)
         return _quantised(output.vertices), _quantised(output.joints[:, joint_index])
 
@@ -578,7 +590,7 @@ class BodyModel:
         from smplx.lbs import blend_shapes, vertices2joints
 
         betas_t = self._betas(betas, None)
-        with self._torch.no_grad():
+        with self._torch.no_grad(), _one_thread(self._torch):
             shaped = self._model.v_template + blend_shapes(betas_t, self._model.shapedirs)
             joints = vertices2joints(self._model.J_regressor, shaped)
         return _quantised(joints[:, list(_SMPLX_TO_SMPL_JOINTS if self.kind == "smplx" else range(NUM_JOINTS))])
@@ -626,14 +638,13 @@ def load_body_model(spec: str | os.PathLike = "mannequin", gender: str = "neutra
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a notice for 10-beta models
             if detected == "smplx":
-                model = smplx.SMPLX(str(path), ext=path.suffix.lower()[1:], num_betas=NUM_BETAS, use_pca=False,
-                                    dtype=torch.float64)
+                model = smplx.SMPLX(str(path), ext=path.suffix.lower()[1:], num_betas=NUM_BETAS, use_pca=False)
             else:
                 landmark_ids = None
                 if "landmark_names" in arrays:
                     landmark_ids = dict(zip(arrays["landmark_names"].tolist(), arrays["landmark_vertices"].tolist()))
                 model = smplx.SMPL(str(path), data_struct=Struct(**arrays), num_betas=NUM_BETAS,
-                                   vertex_ids=landmark_ids, dtype=torch.float64)
+                                   vertex_ids=landmark_ids)
     except Exception as exc:  # smplx asserts and indexes; any failure means a malformed file
         raise BodyModelError(f"smplx could not build a {detected.upper()} model from {path}: {exc}") from exc
     return BodyModel(model.to(device), kind, path)
