@@ -1,0 +1,88 @@
+"""The ModelScope text-to-video components AMG is built on, and the release's sampler.
+
+Base: ``damo-vilab/text-to-video-ms-1.7b`` (UNet3D, OpenCLIP ViT-H text encoder as a
+``CLIPTextModel``, SD 2.1 VAE with scale 0.18215). Sampler: the release's DDIM, whose
+"linear_sd" betas (linear in sqrt-space, 0.00085 to 0.012 over 1000 steps, VGen
+``schedules.py``) are diffusers' ``scaled_linear``, and whose 20 steps are
+``1 + arange(0, 1000, 50)`` reversed, i.e. 951, 901, ..., 1 (``steps_offset=1``, "leading"
+spacing); its last step uses ``alphas_cumprod[0]`` as the previous alpha (VGen clamps ``t - 50`` at
+0), which is ``set_alpha_to_one=False``; no clipping of the predicted x0.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...errors import MissingWeightsError
+
+BASE_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
+
+RELEASE_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+}
+
+
+def release_scheduler():
+    """A fresh ``DDIMScheduler`` with the release's settings."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(**RELEASE_SCHEDULER)
+
+
+def missing_base(base: str | os.PathLike, exc: BaseException) -> MissingWeightsError:
+    """The error for a base model that is neither a local folder nor in the Hugging Face cache."""
+    return MissingWeightsError(
+        f"cannot load the ModelScope base model {str(base)!r} ({exc}). Download {BASE_MODEL_ID} "
+        f"with `hf download {BASE_MODEL_ID} --local-dir DIR` (or let it fill the Hugging Face cache while "
+        "online) and pass DIR, laid out with unet/, text_encoder/, tokenizer/, vae/"
+    )
+
+
+def load_unet_config(base: str | os.PathLike) -> dict[str, Any]:
+    """The base UNet's ``config.json`` (no weights).
+
+    Raises:
+        MissingWeightsError: not available locally.
+    """
+    from diffusers import UNet3DConditionModel
+
+    try:
+        return dict(UNet3DConditionModel.load_config(str(base), subfolder="unet"))
+    except OSError as exc:
+        raise missing_base(base, exc) from exc
+
+
+def load_base_components(base: str | os.PathLike, dtype=None, with_unet: bool = True) -> dict[str, Any]:
+    """Load UNet, text encoder, tokenizer and VAE of a ms-1.7b-layout folder or Hub id.
+
+    The scheduler is always the release's DDIM (:func:`release_scheduler`), whatever the base
+    says. With ``with_unet=False`` the ``unet`` entry is ``None`` (its weights are not read).
+
+    Raises:
+        MissingWeightsError: a component cannot be found locally; the message says what to download.
+    """
+    from diffusers import AutoencoderKL, UNet3DConditionModel
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    base = str(base)
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    try:
+        unet = UNet3DConditionModel.from_pretrained(base, subfolder="unet", **kwargs) if with_unet else None
+        vae = AutoencoderKL.from_pretrained(base, subfolder="vae", **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder", **kwargs)
+        tokenizer = CLIPTokenizer.from_pretrained(base, subfolder="tokenizer")
+    except OSError as exc:
+        raise missing_base(base, exc) from exc
+    return {
+        "unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer, "vae": vae,
+        "scheduler": release_scheduler(),
+    }

@@ -1,0 +1,216 @@
+"""AMG training on a tiny dataset folder with tiny random components, on CPU, through the real paths."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from amg_bench.cli import main
+from amg_bench.errors import DatasetError, MethodError, OutputExistsError
+from amg_bench.methods.amg.components import load_base_components
+from amg_bench.methods.amg.pipeline import AMGPipeline
+from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_components
+from amg_bench.methods.amg.unet import is_trainable_name, mark_trainable
+from amg_bench.training import latent_cache
+from amg_bench.training.amg import (
+    AMGTrainingConfig, diffusion_loss, enable_block_checkpointing, list_checkpoints, train_amg,
+)
+from amg_bench.training.data import iter_clip_sources, resolve_dataset
+from amg_bench.video import encode_mp4
+
+NUM_CLIPS = 5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from a second thread and lose much when the cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def smooth_clip(rng, frames=16, size=32):
+    """A moving colour gradient (compresses well, decodes close to the input)."""
+    y, x = np.mgrid[0:size, 0:size]
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    video = [np.stack([127 + 120 * np.sin(x / 5 + y / 7 + t / 3 + p) for p in phase], -1) for t in range(frames)]
+    return np.clip(video, 0, 255).astype(np.uint8)
+
+
+def write_dataset(folder, clips=NUM_CLIPS, seed=0):
+    from datasets import Dataset, Features, Value, Video
+
+    rng = np.random.default_rng(seed)
+    rows = {"clip_id": [], "video": [], "avatar_video": [], "scene_caption": [], "num_people": []}
+    for i in range(clips):
+        rows["clip_id"].append(f"demo_{i:06d}")
+        rows["video"].append({"bytes": encode_mp4(smooth_clip(rng), 8), "path": None})
+        rows["avatar_video"].append({"bytes": encode_mp4(smooth_clip(rng), 8), "path": None})
+        rows["scene_caption"].append(["a man walks", "two people dance", "a girl runs", "a dog sits", "rain"][i % 5])
+        rows["num_people"].append(1)
+    features = Features({"clip_id": Value("string"), "video": Video(), "avatar_video": Video(),
+                         "scene_caption": Value("string"), "num_people": Value("int32")})
+    (folder / "data").mkdir(parents=True)
+    Dataset.from_dict(rows, features=features).to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("amg_train")
+    save_base_folder(tiny_base_components(seed=4), root / "base")
+    write_dataset(root / "data")
+    return root
+
+
+def config(world, out, **overrides):
+    options = dict(dataset=str(world / "data"), base=str(world / "base"), out=str(out), max_steps=5, batch_size=2,
+                   learning_rate=1e-3, warmup_steps=0, checkpoint_every=2, seed=0,
+                   cache_dir=str(world / "cache"))
+    options.update(overrides)
+    return AMGTrainingConfig(**options)
+
+
+@pytest.fixture(scope="module")
+def run_a(world):
+    final = train_amg(config(world, world / "run_a"))
+    return world / "run_a", final
+
+
+def cached_batch(world, clip_ids=("demo_000000", "demo_000001")):
+    """Cache entries of these clips (each clip has one file in the shared cache)."""
+    files = [next((world / "cache").glob(f"{clip_id}-*.safetensors")) for clip_id in clip_ids]
+    items = [latent_cache.CachedClips(files)[i] for i in range(len(files))]
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def mean_loss(unet, scheduler, batch, seeds=range(6)):
+    with torch.no_grad():
+        return float(np.mean([diffusion_loss(unet, scheduler, batch, torch.Generator().manual_seed(s)).item()
+                              for s in seeds]))
+
+
+def initial_pipeline(world, seed=0):
+    """What a run with this seed starts from (the same fresh LoRA initialisation)."""
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
+    return AMGPipeline.from_base(world / "base")
+
+
+def test_a_few_steps_on_a_fixed_batch_lower_the_loss(world, tmp_path):
+    two_clips = resolve_dataset(str(world / "data")).select(range(2))
+    final = train_amg(config(world, tmp_path / "fixed", dataset=two_clips, max_steps=6, checkpoint_every=6,
+                             learning_rate=3e-3))
+    trained, initial = AMGPipeline.from_pretrained(final), initial_pipeline(world)
+    batch = cached_batch(world, two_clips["clip_id"])
+    before, after = mean_loss(initial.unet, initial.scheduler, batch), mean_loss(trained.unet, trained.scheduler, batch)
+    assert after < 0.9 * before, (before, after)
+
+
+def test_training_changes_only_lora_and_conv(world, run_a):
+    out, final = run_a
+    trained, initial = AMGPipeline.from_pretrained(final), initial_pipeline(world)
+    before, after = initial.unet.state_dict(), trained.unet.state_dict()
+    assert before.keys() == after.keys()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {k for k in before if is_trainable_name(k)}
+    base = load_base_components(world / "base")
+    for name in ("text_encoder", "vae"):
+        ours, theirs = getattr(trained, name).state_dict(), base[name].state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    assert all(np.isfinite(r["loss"]) and r["lr"] == pytest.approx(1e-3, rel=1e-3) for r in log)
+    assert [p.name for p in list_checkpoints(out)] == ["checkpoint-0000002", "checkpoint-0000004", "checkpoint-0000005"]
+    assert not any((p / "model.safetensors").exists() for p in list_checkpoints(out))  # only LoRA + conv saved
+
+
+def test_resume_continues_from_the_saved_step(world, run_a, tmp_path):
+    out_b = tmp_path / "run_b"
+    runner = CliRunner()
+    args = ["train", "amg", "--dataset", str(world / "data"), "--base", str(world / "base"), "--out", str(out_b),
+            "--batch-size", "2", "--learning-rate", "1e-3", "--warmup-steps", "0", "--checkpoint-every", "2",
+            "--seed", "0", "--cache-dir", str(world / "cache"), "--num-workers", "0"]
+    first = runner.invoke(main, args + ["--max-steps", "2"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(main, args + ["--max-steps", "2"])
+    assert again.exit_code == 1 and "--resume latest" in again.output
+    resumed = runner.invoke(main, args + ["--max-steps", "5", "--resume", "latest"])
+    assert resumed.exit_code == 0, resumed.output
+
+    a = AMGPipeline.from_pretrained(run_a[1]).unet.state_dict()
+    b = AMGPipeline.from_pretrained(out_b / "pipeline").unet.state_dict()
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []  # Adam moments, LR schedule, data order all resumed
+    log = [json.loads(line)["step"] for line in (out_b / "train_log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3, 4, 5]
+
+
+def test_latent_cache_is_computed_once_and_keyed_by_content(world, tmp_path, monkeypatch):
+    pipe = AMGPipeline.from_base(world / "base")
+    sources = list(iter_clip_sources(resolve_dataset(str(world / "data"))))[:2]
+    calls = []
+    encode = latent_cache.encode_clip
+    monkeypatch.setattr(latent_cache, "encode_clip", lambda *a, **k: calls.append(a[1].clip_id) or encode(*a, **k))
+    kwargs = dict(height=16, width=16, num_frames=16)
+    paths = latent_cache.build_cache(pipe, sources, tmp_path, **kwargs)
+    assert latent_cache.build_cache(pipe, sources, tmp_path, **kwargs) == paths
+    assert calls == ["demo_000000", "demo_000001"]
+    item = latent_cache.CachedClips(paths)[0]
+    assert item["latents"].shape == item["condition"].shape == (4, 16, 8, 8)
+    assert item["prompt_embeds"].shape == (16, 32)
+    assert paths[0].name.startswith("demo_000000-")
+
+    edited = latent_cache.ClipSource(sources[0].clip_id, sources[0].video + b"\0", sources[0].condition,
+                                     sources[0].caption)
+    encoders = "x"
+    assert latent_cache.cache_key(edited, encoders, 16, 16, 16) != latent_cache.cache_key(sources[0], encoders, 16, 16, 16)
+    with torch.no_grad():
+        pipe.vae.decoder.conv_out.bias.add_(1.0)  # another VAE -> other files
+    assert latent_cache.build_cache(pipe, sources, tmp_path, **kwargs)[0] != paths[0]
+
+
+def test_block_checkpointing_keeps_loss_and_gradients(world):
+    pipe = AMGPipeline.from_base(world / "base")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, param in pipe.unet.named_parameters():
+            if ".lora_B." in name:
+                param.normal_(0, 0.1)
+    unet = pipe.unet.train()
+    mark_trainable(unet)
+    batch = cached_batch(world, ("demo_000000",))
+    results = []
+    for checkpointed in (False, True):
+        if checkpointed:
+            assert enable_block_checkpointing(unet) > 0
+        unet.zero_grad()
+        torch.manual_seed(1)  # dropout masks
+        loss = diffusion_loss(unet, pipe.scheduler, batch, torch.Generator().manual_seed(0))
+        loss.backward()
+        results.append((loss.item(), unet.conv_in.weight.grad.clone()))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-6)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-5, atol=1e-7)
+
+
+def test_bad_inputs_are_named(world, tmp_path):
+    with pytest.raises(MethodError, match="unknown tracker"):
+        train_amg(config(world, tmp_path / "x", log_with=("nonsense",)))
+    with pytest.raises(MethodError, match="learning_rate"):
+        config(world, tmp_path / "x", learning_rate=0)
+    with pytest.raises(DatasetError, match="cannot load split"):
+        resolve_dataset(str(tmp_path / "no_dataset"))
+    from datasets import Dataset
+
+    with pytest.raises(DatasetError, match="avatar_video"):
+        list(iter_clip_sources(Dataset.from_dict({"clip_id": ["a"], "video": [None], "scene_caption": ["c"]})))
+    (tmp_path / "used" / "checkpoints").mkdir(parents=True)
+    with pytest.raises(MethodError, match="no checkpoint"):
+        train_amg(config(world, tmp_path / "used", resume="latest"))
+    (tmp_path / "used" / "train_log.jsonl").write_text("")
+    with pytest.raises(OutputExistsError):
+        train_amg(config(world, tmp_path / "used"))
