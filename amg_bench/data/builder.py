@@ -281,6 +281,9 @@ def build_dataset(
     loaded = [load_source(spec, config.windows) for spec in specs]
     splits = plan_windows(loaded, config)
     body = load_body_model(config.body_model)
+    for source in loaded:  # sources whose renders are all precomputed pose no body
+        if not source.spec.avatar_video or (config.pose_video and not source.spec.pose_video):
+            require_body_model(source.motion, body, str(source.spec.motion))
     features = dataset_features(config.pose_video)
     split_of = {w: name for name, ws in splits.items() for w in ws}
     total = sum(len(ws) for ws in splits.values())
@@ -316,6 +319,30 @@ def build_dataset(
     renders = counter.get("shaded", 0) if not any(s.avatar_video for s in specs) else 0
     return BuildReport(out, {s.name: s.num_examples for s in stats}, fingerprint, needed_total,
                        renders, time.perf_counter() - started)
+
+
+_BODY_MODEL_HINTS = {
+    "mannequin": "--body-model mannequin",
+    "smpl": "--body-model pointing at an SMPL file (e.g. SMPL_NEUTRAL.pkl from https://smpl.is.tue.mpg.de)",
+    "smplx": "--body-model pointing at an SMPL-X file (e.g. SMPLX_NEUTRAL.npz from https://smpl-x.is.tue.mpg.de)",
+}
+
+
+def require_body_model(motion, body, where: str) -> None:
+    """Refuse to pose a motion with another body model than the one it was made for.
+
+    A motion's ``transl`` places *its* model's pelvis and its ``betas`` are that model's shape
+    space, so the mannequin, SMPL and SMPL-X are not interchangeable.
+
+    Raises:
+        BuildError: naming the motion, both kinds and the option that fixes it.
+    """
+    if motion.body_model != body.kind:
+        raise BuildError(
+            f"motion {where} was made for the '{motion.body_model}' body model (its transl and betas are in that "
+            f"model's terms), but the body model here is '{body.kind}' ({body.path}): pass "
+            f"{_BODY_MODEL_HINTS[motion.body_model]}, or re-make the motion with the '{body.kind}' body model"
+        )
 
 
 def _render_description(config: BuildConfig, body) -> str:

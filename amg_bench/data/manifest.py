@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Collection, Optional
 
 from ..errors import ManifestError
 
@@ -41,8 +41,11 @@ class SourceSpec:
     pose_video: Optional[Path] = None
 
 
-def load_manifest(path: str | os.PathLike) -> list[SourceSpec]:
+def load_manifest(path: str | os.PathLike, may_be_missing: Collection[str] = ()) -> list[SourceSpec]:
     """Parse and validate a manifest; every named file must exist.
+
+    ``may_be_missing`` names fields whose files need not exist yet (``amg-bench caption``
+    writes the ``captions`` files a manifest names).
 
     Raises:
         ManifestError: unreadable YAML, unknown keys, missing fields or files, duplicate ids.
@@ -81,7 +84,7 @@ def load_manifest(path: str | os.PathLike) -> list[SourceSpec]:
             if entry.get(key) is None:
                 continue
             file = (base / str(entry[key])).resolve()
-            if not file.is_file():
+            if not file.is_file() and key not in may_be_missing:
                 raise ManifestError(f"{where}.{key}: file {file} does not exist")
             files[key] = file
         source_id = str(entry.get("id") or files["video"].stem)

@@ -14,12 +14,12 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import MotionError, VideoError
-from ..video import VideoInfo, probe
-from .captions import Captions, load_captions
-from .manifest import SourceSpec
-from .motion import Motion, load_motion
-from .windows import WindowSpec, valid_starts
+from ...errors import MotionError, VideoError
+from ...video import VideoInfo, probe
+from ..captions import Captions, load_captions
+from ..manifest import SourceSpec
+from ..motion import Motion, load_motion
+from ..windows import WindowSpec, valid_starts
 
 FPS_TOLERANCE = 0.01
 
@@ -52,13 +52,12 @@ def _check_companion(path: Optional[Path], video: VideoInfo, name: str) -> None:
         )
 
 
-def load_source(spec: SourceSpec, windows: WindowSpec) -> Source:
-    """Read and cross-check a source's files.
+def load_video_and_motion(spec: SourceSpec, windows: WindowSpec) -> tuple[VideoInfo, Motion]:
+    """Probe a source's video and read its motion, checked against each other.
 
     Raises:
-        VideoError: unreadable video, wrong fps, or precomputed renders that do not match.
+        VideoError: unreadable video or wrong fps.
         MotionError: bad motion file, or a motion of another size / longer than the video.
-        CaptionError: bad captions file.
     """
     video = probe(spec.video)
     if abs(video.fps - windows.source_fps) > FPS_TOLERANCE:
@@ -78,6 +77,18 @@ def load_source(spec: SourceSpec, windows: WindowSpec) -> Source:
             f"motion {spec.motion} has {motion.num_frames} frames; video {spec.video} has only "
             f"{video.num_frames} (frame indices beyond the video)"
         )
+    return video, motion
+
+
+def load_source(spec: SourceSpec, windows: WindowSpec) -> Source:
+    """Read and cross-check a source's files.
+
+    Raises:
+        VideoError: unreadable video, wrong fps, or precomputed renders that do not match.
+        MotionError: bad motion file, or a motion of another size / longer than the video.
+        CaptionError: bad captions file.
+    """
+    video, motion = load_video_and_motion(spec, windows)
     _check_companion(spec.avatar_video, video, "avatar_video")
     _check_companion(spec.pose_video, video, "pose_video")
     return Source(spec=spec, video=video, motion=motion, captions=load_captions(spec.captions))

@@ -1,0 +1,541 @@
+"""TRACE results -> the package's motion format (one person per track, validity per frame).
+
+TRACE (Sun et al., CVPR 2023; code in Arthur151/ROMP, ``simple_romp/trace2``) saves one
+``.npz`` per video, written with ``np.savez(path, outputs=<dict>, imgpaths=<list>)``: ``outputs``
+is a pickled dict, read with ``np.load(path, allow_pickle=True)["outputs"].item()``. It holds
+one row per (frame, track) detection; a frame without a detection has no row. The facts this
+module relies on, checked against the released code:
+
+* ``reorganize_idx`` (N,): the row's frame index in the video; ``track_ids`` (N,).
+* ``smpl_thetas`` (N, 72): SMPL axis-angle, root first, in the camera frame (the mesh is
+  projected with no axis change, so OpenCV axes: x right, y down, z forward). TRACE predicts 21
+  body joints; the two hand joints are zero. ``smpl_betas`` (N, 10).
+* ``cam_trans`` (N, 3): TRACE root-aligns its SMPL output on the midpoint of joints 35 and 36
+  of its 44-joint layout (``R_Hip`` and ``L_Hip``: LSP-style hips regressed from the vertices,
+  not SMPL's hip joints 1 and 2) and adds ``cam_trans``, so ``cam_trans`` is that midpoint's
+  position in the camera frame, in metres.
+* ``j3d`` (N, 44, 3): the 44 joints, root-aligned the same way (kept in the saved file), so
+  ``cam_trans + j3d[:, 0]`` is SMPL's pelvis in the camera frame.
+* ``pj2d_org`` (N, 44, 2): the joints projected into the original frame. TRACE pads a frame to
+  a square of side ``S = max(H, W)``, works at 512 pixels with a 548-pixel focal length, and
+  maps back, which is a pinhole camera with ``f = 548 S / 512`` and the principal point at the
+  image centre ``(W / 2, H / 2)``.
+* ``world_*`` (TRACE's own world-frame estimates) and ``center_confs`` are not needed here.
+
+Placement: SMPL's ``transl`` moves the posed body whose pelvis sits at the shaped rest pelvis
+``J_0(betas)``. So ``transl = pelvis_world - J_0(betas)``, with the pelvis taken from
+``cam_trans + j3d[:, 0]`` - exact for TRACE's own SMPL body. Files without ``j3d`` fall back
+to the body model's own hips (SMPL joints 1, 2) standing in for TRACE's 35, 36:
+``pelvis = cam_trans - R_root (mean(J_1, J_2) - J_0)``, off by the few centimetres between
+the two hip definitions for real SMPL.
+
+World frame: the camera frame (a static camera, identity extrinsics) unless world-to-camera
+extrinsics are given per frame; then ``R_world = R_cw^T R_cam`` and
+``p_world = R_cw^T (p_cam - t_cw)``. For a moving camera without extrinsics the avatar renders
+are still right (each frame is placed in that frame's camera); only ``transl`` is then not a
+trajectory in a fixed world.
+
+The mannequin (or SMPL-X) posed with TRACE's SMPL parameters is an approximation of TRACE's
+body: the pelvis, root rotation and joint rotations are TRACE's, the shape is the model's own
+reading of the betas. The motion records the model used, and the builder poses it with no other.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ...errors import MotionError
+from ..motion import Motion, save_motion
+from ..windows import WindowSpec, valid_starts
+
+TRACE_FOCAL = 548.0
+TRACE_INPUT_SIZE = 512.0
+R_HIP_44, L_HIP_44 = 35, 36  # TRACE's 44-joint layout: cam_trans is the midpoint of these two
+PELVIS = 0
+REQUIRED_KEYS = ("reorganize_idx", "track_ids", "smpl_thetas", "smpl_betas", "cam_trans", "pj2d_org")
+RANK_BY = ("frames", "size")
+# pj2d_org must agree with cam_trans projected by the TRACE camera to this share of max(H, W).
+PROJECTION_TOLERANCE = 0.02
+
+
+@dataclass
+class TraceRows:
+    """The rows of a TRACE results file, checked for shape (float64 arrays, N rows).
+
+    ``j3d`` is None when the file lacks it; ``num_frames_seen`` is the number of frames TRACE
+    ran on (``len(imgpaths)``), None when the file does not say.
+    """
+
+    frame: np.ndarray  # (N,) int64
+    track: np.ndarray  # (N,) int64
+    thetas: np.ndarray  # (N, 72)
+    betas: np.ndarray  # (N, B)
+    cam_trans: np.ndarray  # (N, 3)
+    pj2d: np.ndarray  # (N, 44, 2)
+    j3d: Optional[np.ndarray] = None  # (N, 44, 3)
+    num_frames_seen: Optional[int] = None
+    path: str = "<trace>"
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def read_trace_results(path: str | os.PathLike) -> TraceRows:
+    """Read a TRACE results file.
+
+    The file is a pickle inside an npz: this is the only place the package unpickles it, and
+    it must be called only with a path the user named (never a downloaded file).
+
+    Raises:
+        MotionError: missing or unreadable file, another layout (naming the missing keys), or
+            arrays of the wrong shape.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MotionError(f"TRACE results file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=True) as data:  # the user named this file
+            names = list(data.files)
+            if "outputs" not in names:
+                raise MotionError(f"TRACE results file {path} has no 'outputs' entry (it holds {names}); "
+                                  "TRACE writes np.savez(<video>.npz, outputs=..., imgpaths=...)")
+            outputs = data["outputs"]
+            imgpaths = data["imgpaths"] if "imgpaths" in names else None
+    except MotionError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ModuleNotFoundError) as exc:
+        raise MotionError(f"TRACE results file {path} is not a readable npz: {exc}") from exc
+    if isinstance(outputs, np.ndarray) and outputs.dtype == object and outputs.ndim == 0:
+        outputs = outputs.item()
+    if not isinstance(outputs, dict):
+        raise MotionError(f"TRACE results file {path}: 'outputs' holds a {type(outputs).__name__}, not a dict")
+    missing = [key for key in REQUIRED_KEYS if key not in outputs]
+    if missing:
+        raise MotionError(f"TRACE results file {path} is of another layout: 'outputs' misses {missing} "
+                          f"(it holds {sorted(map(str, outputs))})")
+    n = int(np.size(outputs["reorganize_idx"]))
+    if n == 0:
+        raise MotionError(f"TRACE results file {path} holds no detection")
+
+    def array(key: str, *shape: int) -> np.ndarray:
+        try:
+            value = np.asarray(outputs[key], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise MotionError(f"TRACE results file {path}: '{key}' is not numeric: {exc}") from exc
+        if key == "smpl_betas" and value.ndim == 2 and len(value) == n and value.shape[1] >= 1:
+            return value  # 10 for TRACE; accept other counts (e.g. BEV's 11)
+        if value.shape != (n, *shape):
+            raise MotionError(f"TRACE results file {path}: '{key}' has shape {value.shape}, expected {(n, *shape)}")
+        return value
+
+    ids = {}
+    for key in ("reorganize_idx", "track_ids"):
+        values = array(key)
+        if not np.isfinite(values).all() or (values != np.round(values)).any() or (values < 0).any():
+            raise MotionError(f"TRACE results file {path}: '{key}' must hold non-negative integers")
+        ids[key] = values.astype(np.int64)
+    return TraceRows(
+        frame=ids["reorganize_idx"],
+        track=ids["track_ids"],
+        thetas=array("smpl_thetas", 72),
+        betas=array("smpl_betas"),
+        cam_trans=array("cam_trans", 3),
+        pj2d=array("pj2d_org", 44, 2),
+        j3d=array("j3d", 44, 3) if "j3d" in outputs else None,
+        num_frames_seen=int(np.size(imgpaths)) if imgpaths is not None else None,
+        path=str(path),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Tracks -> persons (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrackSummary:
+    """What the import made of one person (or of a dropped track)."""
+
+    person_id: str
+    track_ids: tuple[int, ...]
+    frames: int
+    first: int
+    last: int
+    gaps: list[tuple[int, int]] = field(default_factory=list)  # inclusive ranges without a row
+    windows: int = 0  # window starts at which this person alone fills all sampled frames
+    kept: bool = True
+    reason: str = ""
+
+    def describe(self, windows: WindowSpec) -> str:
+        tracks = "+".join(map(str, self.track_ids))
+        gaps = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in self.gaps[:8])
+        gaps += " ..." if len(self.gaps) > 8 else ""
+        text = (f"{self.person_id} (TRACE track {tracks}): {self.frames} frames tracked in {self.first}-{self.last}, "
+                f"{len(self.gaps)} gap(s){': ' + gaps if gaps else ''}; fills {self.windows} window(s)")
+        if not self.kept:
+            return f"dropped {text} [{self.reason}]"
+        if self.windows == 0 and self.frames < windows.span:
+            text += (f" [shorter than one {windows.span}-frame window: in no clip, and it drops every window it "
+                     f"overlaps; --min-frames {windows.span} drops it]")
+        elif self.windows == 0:
+            text += " [its gaps leave it no complete window: it drops every window it overlaps]"
+        return text
+
+
+def _gaps(frames: np.ndarray) -> list[tuple[int, int]]:
+    jumps = np.flatnonzero(np.diff(frames) > 1)
+    return [(int(frames[i] + 1), int(frames[i + 1] - 1)) for i in jumps]
+
+
+def _merge_groups(tracks: np.ndarray, merge: Sequence[Sequence[int]], where: str) -> dict[int, tuple[int, ...]]:
+    """Map every track id to the sorted group of ids that form its person."""
+    present = set(int(t) for t in np.unique(tracks))
+    group_of = {t: (t,) for t in present}
+    seen: dict[int, int] = {}
+    for index, group in enumerate(merge):
+        ids = tuple(sorted(set(int(t) for t in group)))
+        if len(ids) < 2:
+            raise MotionError(f"{where}: merge group {list(group)} needs at least two track ids")
+        for t in ids:
+            if t not in present:
+                raise MotionError(f"{where}: merge group {list(group)} names track id {t}, which is not in the file "
+                                  f"(track ids: {sorted(present)})")
+            if t in seen:
+                raise MotionError(f"{where}: track id {t} is in two merge groups")
+            seen[t] = index
+            group_of[t] = ids
+    return group_of
+
+
+def _box_area(pj2d: np.ndarray) -> np.ndarray:
+    size = np.nanmax(pj2d, axis=1) - np.nanmin(pj2d, axis=1)
+    return size[:, 0] * size[:, 1]
+
+
+@dataclass
+class PersonRows:
+    """One person: its id, the TRACE track ids merged into it, and its rows in frame order."""
+
+    person_id: str
+    track_ids: tuple[int, ...]
+    rows: np.ndarray  # row indices sorted by frame
+
+
+def assign_people(
+    rows: TraceRows,
+    num_frames: int,
+    merge: Sequence[Sequence[int]] = (),
+    keep: Optional[int] = None,
+    rank_by: str = "frames",
+    min_frames: int = 0,
+    windows: WindowSpec = WindowSpec(),
+) -> tuple[list[PersonRows], list[TrackSummary]]:
+    """Group usable rows into persons, rank and filter them.
+
+    A row is usable when its parameters are finite and ``cam_trans`` is in front of the
+    camera. Persons are ordered by first frame (then track id). ``keep`` keeps the ``keep``
+    persons with the most frames (``rank_by="frames"``) or the largest median 2D keypoint
+    box (``"size"``), after ``min_frames`` drops the shorter ones.
+
+    Raises:
+        MotionError: bad options, a merge naming unknown ids, two rows of one person in the
+            same frame, frame indices beyond the video, or no person left.
+    """
+    where = f"TRACE results file {rows.path}"
+    if rank_by not in RANK_BY:
+        raise MotionError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
+    if keep is not None and keep < 1:
+        raise MotionError(f"keep must be >= 1, got {keep}")
+    beyond = rows.frame >= num_frames
+    if beyond.any():
+        raise MotionError(f"{where} has detections at frame indices up to {int(rows.frame.max())}, beyond the "
+                          f"video's {num_frames} frames (frames 0-{num_frames - 1}): was TRACE run on another "
+                          "video, or on this one at another frame rate?")
+    usable = (np.isfinite(rows.thetas).all(1) & np.isfinite(rows.betas).all(1) & np.isfinite(rows.cam_trans).all(1)
+              & (rows.cam_trans[:, 2] > 0))
+    if rows.j3d is not None:
+        usable &= np.isfinite(rows.j3d[:, PELVIS]).all(1)
+    group_of = _merge_groups(rows.track, merge, where)
+    people: list[PersonRows] = []
+    for ids in sorted(set(group_of.values())):
+        mine = np.flatnonzero(np.isin(rows.track, ids) & usable)
+        if not len(mine):
+            continue
+        mine = mine[np.argsort(rows.frame[mine], kind="stable")]
+        frames = rows.frame[mine]
+        doubled = frames[1:][np.diff(frames) == 0]
+        if len(doubled):
+            hint = ": they are different people, do not merge them" if len(ids) > 1 else ""
+            raise MotionError(f"{where}: track(s) {'+'.join(map(str, ids))} have two detections at frame "
+                              f"{int(doubled[0])}{hint}")
+        people.append(PersonRows("track" + "+".join(map(str, ids)), ids, mine))
+    if not people:
+        raise MotionError(f"{where} holds no usable detection (non-finite values or cam_trans behind the camera)")
+    people.sort(key=lambda p: (int(rows.frame[p.rows[0]]), p.track_ids))
+
+    summaries = {}
+    for person in people:
+        frames = rows.frame[person.rows]
+        mask = np.zeros((1, num_frames), dtype=bool)
+        mask[0, frames] = True
+        summaries[person.person_id] = TrackSummary(
+            person.person_id, person.track_ids, len(frames), int(frames[0]), int(frames[-1]), _gaps(frames),
+            len(valid_starts(mask, num_frames, windows)),
+        )
+    kept = [p for p in people if len(p.rows) >= min_frames]
+    for person in people:
+        if len(person.rows) < min_frames:
+            summaries[person.person_id].kept = False
+            summaries[person.person_id].reason = f"fewer than --min-frames {min_frames}"
+    if keep is not None and len(kept) > keep:
+        score = ({p.person_id: len(p.rows) for p in kept} if rank_by == "frames"
+                 else {p.person_id: float(np.median(_box_area(rows.pj2d[p.rows]))) for p in kept})
+        best = set(sorted(score, key=lambda pid: -score[pid])[:keep])
+        for person in kept:
+            if person.person_id not in best:
+                summaries[person.person_id].kept = False
+                ranking = "longest" if rank_by == "frames" else "largest"
+                summaries[person.person_id].reason = f"not among the {keep} {ranking}"
+        kept = [p for p in kept if p.person_id in best]
+    if not kept:
+        raise MotionError(f"{where}: no track is left after --min-frames {min_frames}")
+    return kept, [summaries[p.person_id] for p in people]
+
+
+# ---------------------------------------------------------------------------------------------
+# Placement (maths on arrays)
+# ---------------------------------------------------------------------------------------------
+
+
+def trace_intrinsics(height: int, width: int) -> np.ndarray:
+    """(3, 3) float32 ``K`` of TRACE's camera: ``f = 548 max(H, W) / 512``, centre ``(W/2, H/2)``."""
+    focal = TRACE_FOCAL * max(height, width) / TRACE_INPUT_SIZE
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+
+
+def check_projection(rows: TraceRows, intrinsics: np.ndarray, image_size: tuple[int, int]) -> float:
+    """Median pixel distance between ``cam_trans`` projected and the 2D hip midpoint.
+
+    Raises:
+        MotionError: above ``PROJECTION_TOLERANCE * max(H, W)``: the file was made from a video
+            of another size (or by another camera model).
+    """
+    k = np.asarray(intrinsics, dtype=np.float64)
+    front = rows.cam_trans[:, 2] > 0
+    t = rows.cam_trans[front]
+    uv = t[:, :2] / t[:, 2:] * k[[0, 1], [0, 1]] + k[:2, 2]
+    hips = rows.pj2d[front][:, [R_HIP_44, L_HIP_44]].mean(axis=1)
+    distance = np.linalg.norm(uv - hips, axis=1)
+    distance = distance[np.isfinite(distance)]
+    error = float(np.median(distance)) if len(distance) else 0.0
+    height, width = image_size
+    if error > PROJECTION_TOLERANCE * max(height, width):
+        raise MotionError(
+            f"TRACE results file {rows.path}: its 2D hips (pj2d_org) lie {error:.1f} px (median) from cam_trans "
+            f"projected with TRACE's camera for a {height}x{width} video (f = {k[0, 0]:.1f}): was it made from "
+            "another video?"
+        )
+    return error
+
+
+def place_person(
+    thetas: np.ndarray,
+    cam_trans: np.ndarray,
+    pelvis_from_hips: Optional[np.ndarray],
+    rest_joints: np.ndarray,
+    world_to_camera: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """World ``global_orient`` and SMPL ``transl`` of rows of one person.
+
+    Args:
+        thetas: (n, 72) TRACE axis-angle, camera-frame root.
+        cam_trans: (n, 3) camera-frame hip midpoint.
+        pelvis_from_hips: (n, 3) pelvis minus hip midpoint, camera frame (TRACE's ``j3d[:, 0]``),
+            or None to use the body model's hips.
+        rest_joints: (24, 3) shaped rest joints of the body model for this person's betas.
+        world_to_camera: (n, 4, 4) extrinsics of the rows' frames.
+
+    Returns:
+        global_orient (n, 3) and transl (n, 3), float64.
+    """
+    from scipy.spatial.transform import Rotation
+
+    root_cam = Rotation.from_rotvec(thetas[:, :3])
+    if pelvis_from_hips is None:
+        hips_rest = rest_joints[1:3].mean(axis=0) - rest_joints[PELVIS]
+        pelvis_from_hips = -root_cam.apply(hips_rest)
+    rotation = world_to_camera[:, :3, :3]
+    root_world = Rotation.from_matrix(np.transpose(rotation, (0, 2, 1))) * root_cam
+    pelvis_world = np.einsum("nji,nj->ni", rotation, cam_trans + pelvis_from_hips - world_to_camera[:, :3, 3])
+    return root_world.as_rotvec(), pelvis_world - rest_joints[PELVIS]
+
+
+def trace_to_motion(
+    rows: TraceRows,
+    body,
+    image_size: tuple[int, int],
+    num_frames: int,
+    fps: float = 24.0,
+    extrinsics: Optional[np.ndarray] = None,
+    merge: Sequence[Sequence[int]] = (),
+    keep: Optional[int] = None,
+    rank_by: str = "frames",
+    min_frames: int = 0,
+    windows: WindowSpec = WindowSpec(),
+) -> tuple[Motion, list[TrackSummary]]:
+    """Convert TRACE rows into a :class:`Motion` (one person per kept track group).
+
+    Each person gets the per-coefficient median of its rows' betas; frames without a usable
+    row are invalid. ``body`` (a :class:`~amg_bench.data.body_model.BodyModel`) gives the rest
+    pelvis (and the hips when the file lacks ``j3d``); its kind is recorded as the motion's
+    ``body_model``, since ``transl`` is in its terms.
+
+    Raises:
+        MotionError: see :func:`assign_people` and :func:`check_projection`; bad extrinsics.
+    """
+    height, width = image_size
+    intrinsics = trace_intrinsics(height, width)
+    if extrinsics is None:
+        extrinsics = np.repeat(np.eye(4)[None], num_frames, axis=0)
+    extrinsics = np.asarray(extrinsics, dtype=np.float64)
+    if extrinsics.shape != (num_frames, 4, 4) or not np.isfinite(extrinsics).all():
+        raise MotionError(f"extrinsics must be finite ({num_frames}, 4, 4) world-to-camera matrices (one per video "
+                          f"frame), got shape {extrinsics.shape}")
+    rotation = extrinsics[:, :3, :3]
+    if not np.allclose(rotation @ np.transpose(rotation, (0, 2, 1)), np.eye(3), atol=1e-4):
+        raise MotionError("extrinsics: the 3x3 blocks must be rotations (world-to-camera, OpenCV axes)")
+    people, summaries = assign_people(rows, num_frames, merge, keep, rank_by, min_frames, windows)
+    check_projection(rows, intrinsics, image_size)
+
+    n_people = len(people)
+    global_orient = np.zeros((n_people, num_frames, 3))
+    body_pose = np.zeros((n_people, num_frames, 69))
+    transl = np.zeros((n_people, num_frames, 3))
+    valid = np.zeros((n_people, num_frames), dtype=bool)
+    betas = np.zeros((n_people, min(rows.betas.shape[1], body.num_betas)))
+    for index, person in enumerate(people):
+        mine = person.rows
+        frames = rows.frame[mine]
+        betas[index] = np.median(rows.betas[mine, : betas.shape[1]], axis=0)
+        rest = body.rest_joints(betas[index][None])[0].astype(np.float64)
+        orient, shift = place_person(
+            rows.thetas[mine], rows.cam_trans[mine], None if rows.j3d is None else rows.j3d[mine, PELVIS],
+            rest, extrinsics[frames],
+        )
+        global_orient[index, frames] = orient
+        body_pose[index, frames] = rows.thetas[mine, 3:]
+        transl[index, frames] = shift
+        valid[index, frames] = True
+    motion = Motion(
+        global_orient=global_orient, body_pose=body_pose, betas=betas, transl=transl, valid=valid,
+        intrinsics=intrinsics, extrinsics=extrinsics, image_size=(height, width), fps=fps,
+        person_ids=[p.person_id for p in people], body_model=body.kind,
+    )
+    return motion, summaries
+
+
+# ---------------------------------------------------------------------------------------------
+# The import: files in, motion file out
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TraceImport:
+    """What :func:`import_trace` wrote."""
+
+    out: Path
+    motion: Motion
+    tracks: list[TrackSummary]
+    windows: int  # valid windows of the whole motion
+    video_frames: int
+    trace_frames: Optional[int]
+    body_model: str
+    exact_pelvis: bool  # the file had j3d, so TRACE's own pelvis was used
+
+    def summary(self, spec: WindowSpec = WindowSpec()) -> str:
+        lines = [
+            f"wrote {self.out}: {self.motion.num_people} person(s), {self.video_frames} frames of "
+            f"{self.motion.image_size[0]}x{self.motion.image_size[1]} at {self.motion.fps:g} fps, "
+            f"{self.windows} valid window(s); body model '{self.body_model}' "
+            f"({'pelvis from TRACE j3d' if self.exact_pelvis else 'hips from the body model: no j3d in the file'})",
+        ]
+        if self.trace_frames is not None and self.trace_frames != self.video_frames:
+            lines.append(f"note: TRACE ran on {self.trace_frames} frames; the video has {self.video_frames}")
+        lines += ["  " + track.describe(spec) for track in self.tracks]
+        return "\n".join(lines)
+
+
+def _load_extrinsics(path: str | os.PathLike) -> np.ndarray:
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise MotionError(f"extrinsics file {path} is not a readable .npy of plain numbers: {exc}") from exc
+
+
+def import_trace(
+    trace_path: str | os.PathLike,
+    video: str | os.PathLike,
+    out: str | os.PathLike,
+    body_model: str | os.PathLike = "mannequin",
+    merge: Sequence[Sequence[int]] = (),
+    keep: Optional[int] = None,
+    rank_by: str = "frames",
+    min_frames: int = 0,
+    extrinsics: Optional[str | os.PathLike] = None,
+    windows: WindowSpec = WindowSpec(),
+) -> TraceImport:
+    """Convert TRACE's results for ``video`` into a motion file at ``out`` (written atomically).
+
+    Args:
+        trace_path: TRACE's ``.npz`` (a pickle: unpickled because you named it).
+        video: the video TRACE ran on; gives the frame count, size (for the intrinsics) and fps.
+        out: the motion file to write (``.npz``).
+        body_model: ``"mannequin"`` or an SMPL / SMPL-X file or folder; the motion is placed
+            with its joints and records its kind.
+        merge: groups of track ids that are one person (TRACE gives a re-appearing person a
+            new id).
+        keep: keep only this many persons, ranked by ``rank_by`` (``"frames"``: the longest
+            tracks, ``"size"``: the largest median 2D box).
+        min_frames: drop persons tracked in fewer frames.
+        extrinsics: ``.npy`` of (F, 4, 4) world-to-camera matrices (OpenCV axes) for a moving
+            camera; default: a static camera, the world being its frame.
+
+    Raises:
+        MotionError: another layout, frames beyond the video, no valid window (nothing is
+            written then), bad options; VideoError, BodyModelError: bad video or body model.
+    """
+    from ...video import probe
+    from ..body_model import load_body_model
+
+    info = probe(video)
+    rows = read_trace_results(trace_path)
+    if rows.num_frames_seen is not None and rows.num_frames_seen > info.num_frames:
+        raise MotionError(f"TRACE results file {trace_path} covers {rows.num_frames_seen} frames, but video {video} "
+                          f"has {info.num_frames}: was TRACE run on another video, or at another frame rate?")
+    body = load_body_model(body_model)
+    world_to_camera = None if extrinsics is None else _load_extrinsics(extrinsics)
+    motion, tracks = trace_to_motion(
+        rows, body, (info.height, info.width), info.num_frames, fps=info.fps, extrinsics=world_to_camera,
+        merge=merge, keep=keep, rank_by=rank_by, min_frames=min_frames, windows=windows,
+    )
+    result = TraceImport(
+        out=Path(out), motion=motion, tracks=tracks,
+        windows=len(valid_starts(motion.valid, info.num_frames, windows)), video_frames=info.num_frames,
+        trace_frames=rows.num_frames_seen, body_model=body.kind, exact_pelvis=rows.j3d is not None,
+    )
+    if result.windows == 0:
+        raise MotionError(
+            f"TRACE results file {trace_path} gives no valid {windows.span}-frame window: every window misses a "
+            "tracked person in some sampled frame (tracks shorter than one window, gaps, or a subject who is lost); "
+            "nothing written. Tracks:\n" + "\n".join("  " + t.describe(windows) for t in tracks)
+        )
+    save_motion(out, motion)
+    return result
