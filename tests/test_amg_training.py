@@ -214,3 +214,17 @@ def test_bad_inputs_are_named(world, tmp_path):
     (tmp_path / "used" / "train_log.jsonl").write_text("")
     with pytest.raises(OutputExistsError):
         train_amg(config(world, tmp_path / "used"))
+
+
+def test_loss_is_logged_to_tensorboard(world, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    train_amg(config(world, out, max_steps=2, checkpoint_every=2, log_with=("tensorboard",)))
+    events = list(out.rglob("events.out.tfevents.*"))
+    assert events, sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    tags = accumulator.Tags()["scalars"]
+    assert any("loss" in tag for tag in tags), tags
+    assert len(accumulator.Scalars(next(t for t in tags if "loss" in t))) == 2
