@@ -132,3 +132,282 @@ def leaderboard(results, out, dataset, split, max_clips, reported, no_reported, 
         reported=None if no_reported else (reported or DEFAULT_REPORTED), rank_by=rank_by, overwrite=overwrite,
     )
     click.echo(f"leaderboard written to {path}")
+
+
+def _eval_size(ctx, param, value):
+    if value.lower() == "native":
+        return None
+    try:
+        height, width = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"expected HEIGHTxWIDTH (e.g. 256x256) or 'native', got {value!r}") from None
+    return height, width
+
+
+@main.command("score")
+@click.option("--reference", required=True, type=click.Path(dir_okay=False), help="Reference (real) video file.")
+@click.option("--generated", required=True, type=click.Path(dir_okay=False), help="Generated video file.")
+@click.option("--prompt", required=True, help="Caption the generated video is scored against (CLIP).")
+@click.option("--tracker", type=click.Choice(["klt", "cotracker"]), default="klt", show_default=True,
+              help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.")
+@click.option("--variant", type=click.Choice(["chamfer", "dmt"]), default=None,
+              help="Motion-fidelity variant [default: both].")
+@click.option("--grid-size", default=55, show_default=True, type=click.IntRange(min=1), help="Query grid per side.")
+@click.option("--eval-size", default="256x256", show_default=True, callback=_eval_size,
+              help="HEIGHTxWIDTH both videos are resized to before tracking, or 'native'.")
+@click.option("--clip-model", default="ViT-L-14", show_default=True, help="open_clip model name.")
+@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag or weights file.")
+@click.option("--clip-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="torch device for CLIP and CoTracker.")
+@click.option("--cotracker-model", default=None, help="CoTracker hub entry [default: cotracker3_offline].")
+@click.option("--cotracker-repo", default=None, help="CoTracker repo or local clone [default: $AMG_BENCH_COTRACKER_DIR "
+              "or facebookresearch/co-tracker].")
+@click.option("--cotracker-checkpoint", default=None, type=click.Path(dir_okay=False),
+              help="CoTracker state-dict file [default: $AMG_BENCH_COTRACKER_CHECKPOINT or the hub download].")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def score(reference, generated, prompt, tracker, variant, grid_size, eval_size, clip_model, clip_pretrained,
+          clip_dtype, device, cotracker_model, cotracker_repo, cotracker_checkpoint, as_json) -> None:
+    """Score one generated video: CLIP score against PROMPT and motion fidelity against the reference."""
+    from .metrics.score import score_videos
+
+    options = {k: v for k, v in (("model", cotracker_model), ("repo", cotracker_repo),
+                                 ("checkpoint", cotracker_checkpoint)) if v is not None}
+    if options and tracker != "cotracker":
+        raise click.UsageError("--cotracker-* options need --tracker cotracker")
+    report = score_videos(
+        reference, generated, prompt, tracker=tracker, variants=(variant,) if variant else ("chamfer", "dmt"),
+        grid_size=grid_size, eval_size=eval_size, clip_model=clip_model, clip_pretrained=clip_pretrained,
+        clip_dtype=clip_dtype, device=device, tracker_options=options,
+    )
+    click.echo(report.to_json() if as_json else report.to_text())
+
+
+@main.group("convert")
+def convert_group() -> None:
+    """Convert released checkpoints into pipeline folders the methods load."""
+
+
+@convert_group.command("amg")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--base", default="damo-vilab/text-to-video-ms-1.7b", show_default=True,
+              help="ModelScope text-to-video base (folder or Hub id): text encoder, tokenizer, VAE, UNet config.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output pipeline folder.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
+              help="dtype the folder is saved in.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def convert_amg(checkpoint, base, out, dtype, overwrite) -> None:
+    """Convert the released AMG checkpoint (VGen format, e.g. non_ema_0640000.pth) to an AMGPipeline folder.
+
+    CHECKPOINT is a pickle; it is read with torch.load(weights_only=True) because you named it.
+    """
+    from .methods.amg.convert import convert_release_checkpoint
+
+    path = convert_release_checkpoint(checkpoint, out, base=base, dtype=dtype, overwrite=overwrite)
+    click.echo(f"AMG pipeline written to {path}")
+
+
+@main.group("train")
+def train_group() -> None:
+    """Train built-in methods on the benchmark dataset (multi-GPU: `accelerate launch $(which amg-bench) train ...`)."""
+
+
+@train_group.command("amg")
+@click.option("--dataset", required=True, help="Dataset folder or Hub id.")
+@click.option("--base", default="damo-vilab/text-to-video-ms-1.7b", show_default=True,
+              help="ModelScope base (fresh LoRA) or an AMG pipeline folder (continue training).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoints, log, pipeline/).")
+@click.option("--split", default="train", show_default=True)
+@click.option("--max-steps", type=click.IntRange(min=1), default=40_000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Per process.")
+@click.option("--learning-rate", type=float, default=1e-6, show_default=True)
+@click.option("--warmup-steps", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--resume", default=None, help="'latest' or a checkpoint folder of this run.")
+@click.option("--log-with", multiple=True, help="accelerate tracker (tensorboard, wandb, ...); repeatable.")
+@click.option("--mixed-precision", type=click.Choice(["auto", "no", "fp16", "bf16"]), default="auto",
+              show_default=True, help="auto: fp16 on GPU, none on CPU.")
+@click.option("--no-gradient-checkpointing", is_flag=True, help="Keep activations (faster, more memory).")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="Latent cache folder [default: OUT/latent_cache].")
+@click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--seed", type=int, default=8888, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Start again in an --out that holds a run.")
+def train_amg_command(dataset, base, out, split, max_steps, batch_size, learning_rate, warmup_steps,
+                      checkpoint_every, resume, log_with, mixed_precision, no_gradient_checkpointing, cache_dir,
+                      num_workers, seed, overwrite) -> None:
+    """Fine-tune AMG (LoRA + first conv) on a dataset with the release's recipe."""
+    from .training.amg import AMGTrainingConfig, train_amg
+
+    final = train_amg(AMGTrainingConfig(
+        dataset=dataset, out=out, base=base, split=split, max_steps=max_steps, batch_size=batch_size,
+        learning_rate=learning_rate, warmup_steps=warmup_steps, checkpoint_every=checkpoint_every, resume=resume,
+        log_with=log_with, mixed_precision=mixed_precision, gradient_checkpointing=not no_gradient_checkpointing,
+        cache_dir=cache_dir, num_workers=num_workers, seed=seed, overwrite=overwrite,
+    ))
+    click.echo(f"AMG pipeline written to {final}")
+
+
+def _comma_list(ctx, param, value):
+    items = [item.strip() for chunk in (value if isinstance(value, tuple) else (value,)) if chunk
+             for item in chunk.split(",") if item.strip()]
+    return tuple(dict.fromkeys(items))
+
+
+@main.command("evaluate")
+@click.option("--method", required=True, help="Method name, 'folder:<dir>' or 'module:Class'.")
+@click.option("--config", "method_config", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="YAML of method options [default: baselines/<method>.yaml if it exists].")
+@click.option("--method-arg", "method_args", multiple=True, metavar="KEY=VALUE",
+              help="Method option over --config (YAML value; dotted keys nest); repeatable.")
+@click.option("--dataset", required=True, help="Built dataset folder or Hub id.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [default: runs/<method>].")
+@click.option("--metrics", default="clip,motion", show_default=True, callback=_comma_list,
+              help="Comma-separated: clip, motion.")
+@click.option("--tracker", type=click.Choice(["klt", "cotracker"]), default="klt", show_default=True,
+              help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.")
+@click.option("--motion-variant", "motion_variants", default="chamfer,dmt", show_default=True, callback=_comma_list,
+              help="Comma-separated motion-fidelity variants (all from the same tracks).")
+@click.option("--grid-size", default=55, show_default=True, type=click.IntRange(min=1), help="Query grid per side.")
+@click.option("--eval-size", default="256x256", show_default=True, callback=_eval_size,
+              help="HEIGHTxWIDTH both videos are resized to before tracking.")
+@click.option("--cotracker-model", default=None, help="CoTracker hub entry [default: cotracker3_offline].")
+@click.option("--cotracker-repo", default=None, help="CoTracker repo or local clone.")
+@click.option("--cotracker-checkpoint", default=None, type=click.Path(dir_okay=False), help="CoTracker state-dict file.")
+@click.option("--clip-model", default="ViT-L-14", show_default=True, help="open_clip model (or hf-hub:/local-dir:).")
+@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag or weights file.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N clips (dataset order).")
+@click.option("--clips", multiple=True, callback=_comma_list, help="Only these clip ids (comma-separated; repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed (each clip adds crc32 of its id).")
+@click.option("--device", default=None, help="torch device [default: this process's accelerate device].")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
+              help="CLIP precision, and the method's when it takes a dtype.")
+@click.option("--cache-dir", default=None, envvar="AMG_BENCH_CACHE", type=click.Path(file_okay=False),
+              help="Reference-track / caption cache [default: $AMG_BENCH_CACHE or ~/.cache/amg_bench].")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def evaluate_command(method, method_config, method_args, dataset, split, revision, out, metrics, tracker,
+                     motion_variants, grid_size, eval_size, cotracker_model, cotracker_repo, cotracker_checkpoint,
+                     clip_model, clip_pretrained, limit, clips, seed, device, dtype, cache_dir, no_progress) -> None:
+    """Generate the split with a method, score every clip, write results.json (resumable, shardable).
+
+    Exits 1 when any clip failed, after writing everything. Shard it by launching the same command
+    in several processes: `accelerate launch $(which amg-bench) evaluate ...` or
+    `torchrun --nproc_per_node N $(which amg-bench) evaluate ...`.
+    """
+    import re
+
+    from .evaluation.runner import EvaluationConfig, evaluate
+    from .evaluation.scoring import ScoringSettings
+    from .methods.config import parse_method_args
+
+    if eval_size is None:
+        raise click.BadParameter("evaluate tracks both videos at one size; give HEIGHTxWIDTH", param_hint="--eval-size")
+    tracker_options = {k: v for k, v in (("model", cotracker_model), ("repo", cotracker_repo),
+                                         ("checkpoint", cotracker_checkpoint)) if v is not None}
+    if tracker_options and tracker != "cotracker":
+        raise click.UsageError("--cotracker-* options need --tracker cotracker")
+    summary = evaluate(EvaluationConfig(
+        method=method, dataset=dataset, split=split, revision=revision,
+        out=out or f"runs/{re.sub(r'[^A-Za-z0-9._-]+', '_', method).strip('_')}",
+        method_config=method_config, method_options=parse_method_args(method_args),
+        scoring=ScoringSettings(metrics=metrics, tracker=tracker, tracker_options=tracker_options,
+                                motion_variants=motion_variants, grid_size=grid_size, eval_size=eval_size,
+                                clip_model=clip_model, clip_pretrained=clip_pretrained),
+        limit=limit, clips=list(clips) or None, seed=seed, device=device, dtype=dtype, cache_dir=cache_dir,
+        progress=not no_progress,
+    ))
+    if not summary.main_process:  # the main process prints the summary
+        if summary.failures:
+            sys.exit(1)
+        return
+    results = summary.results
+    click.echo(f"results: {summary.out / 'results.json'} ({results['num_clips']} clips; "
+               f"{summary.already_finished} already finished, {summary.processed} processed now)")
+    for key, value in results["metrics"].items():
+        low, high = value["ci95"]
+        click.echo(f"  {key}: {value['mean']:.2f} [95% CI {low:.2f}, {high:.2f}] (n={value['n']})")
+    if summary.failures:
+        click.echo(f"{len(summary.failures)} clip(s) failed:", err=True)
+        for failure in summary.failures:
+            click.echo(f"  {failure['clip_id']}: {failure['reason']}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--dataset", default="demo_data/avatar-motion-demo", show_default=True,
+              help="Where the demo dataset is (built there if absent).")
+@click.option("--runs", default="runs/demo", show_default=True, help="Folder of the evaluation runs.")
+@click.option("--out", default="leaderboard/demo", show_default=True, help="Leaderboard folder.")
+@click.option("--grid-size", type=int, default=55, show_default=True, help="Tracking grid per side.")
+def demo(dataset, runs, out, grid_size):
+    """Build the demo dataset, evaluate ground-truth and avatar with KLT (+CLIP if available), write the leaderboard."""
+    from .demo import run_demo
+
+    report = run_demo(dataset, runs, out, grid_size=grid_size, say=click.echo)
+    if report.failures:
+        raise click.ClickException(f"clips failed: {report.failures}")
+
+
+def _track_groups(ctx, param, value):
+    groups = []
+    for text in value:
+        try:
+            groups.append(tuple(int(item) for item in text.replace("+", ",").split(",") if item.strip()))
+        except ValueError:
+            raise click.BadParameter(f"expected track ids like 3,7 or 3+7, got {text!r}") from None
+    return tuple(groups)
+
+
+@main.command("import-trace")
+@click.argument("trace_results", type=click.Path(dir_okay=False))
+@click.option("--video", required=True, type=click.Path(dir_okay=False), help="The video TRACE ran on (24 fps).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Motion file to write (.npz).")
+@click.option("--body-model", default="mannequin", show_default=True, envvar="AMG_BENCH_BODY_MODEL",
+              help="'mannequin' or an SMPL / SMPL-X file or folder (env AMG_BENCH_BODY_MODEL); build with the same.")
+@click.option("--merge", multiple=True, callback=_track_groups, metavar="IDS",
+              help="Track ids that are one person, e.g. 3,7 (TRACE gives a re-appearing person a new id); repeatable.")
+@click.option("--keep", type=click.IntRange(min=1), default=None, help="Keep only the N best persons (see --rank-by).")
+@click.option("--rank-by", type=click.Choice(["frames", "size"]), default="frames", show_default=True,
+              help="What --keep ranks by: frames tracked, or median 2D size.")
+@click.option("--min-frames", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Drop persons tracked in fewer frames (46 drops those shorter than one window).")
+@click.option("--extrinsics", type=click.Path(dir_okay=False), default=None,
+              help=".npy of (frames, 4, 4) world-to-camera matrices for a moving camera [default: static camera].")
+def import_trace_command(trace_results, video, out, body_model, merge, keep, rank_by, min_frames, extrinsics):
+    """Convert TRACE_RESULTS (TRACE's <video>.npz, a pickle read because you name it) into a motion file."""
+    from .data.sources.trace import import_trace
+
+    result = import_trace(trace_results, video, out, body_model=body_model, merge=merge, keep=keep,
+                          rank_by=rank_by, min_frames=min_frames, extrinsics=extrinsics)
+    click.echo(result.summary())
+
+
+@main.command("caption")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--model", default="llava-hf/llava-1.5-7b-hf", show_default=True,
+              help="Image-text-to-text model: Hub id or local folder (offline: HF_HUB_OFFLINE=1 and a cached copy).")
+@click.option("--body-model", default="mannequin", show_default=True, envvar="AMG_BENCH_BODY_MODEL",
+              help="Body model of the motions (for the appearance boxes); env AMG_BENCH_BODY_MODEL.")
+@click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
+@click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=120, show_default=True)
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="Per-frame caption cache [default: $AMG_BENCH_CACHE/captions or ~/.cache/amg_bench/captions].")
+@click.option("--overwrite", is_flag=True, help="Re-write captions files that exist (cached captions are reused).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def caption_command(manifest, model, body_model, device, dtype, batch_size, max_new_tokens, cache_dir, overwrite,
+                    no_progress):
+    """Write the captions files MANIFEST names, asking a vision-language model the paper's two questions."""
+    from .data.captioner import caption_manifest
+
+    for result in caption_manifest(manifest, model=model, body_model=body_model, device=device, dtype=dtype,
+                                   batch_size=batch_size, max_new_tokens=max_new_tokens, cache_dir=cache_dir,
+                                   overwrite=overwrite, progress=not no_progress):
+        if result.stats is None:
+            click.echo(f"{result.source_id}: kept existing {result.path} (--overwrite replaces it)")
+        else:
+            s = result.stats
+            click.echo(f"{result.source_id}: wrote {result.path} ({s.scene_frames} scene frames, {s.people} "
+                       f"person(s); {s.generated} generated, {s.cached} from cache)")

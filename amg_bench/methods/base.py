@@ -77,6 +77,13 @@ class Method(abc.ABC):
             return dataclasses.asdict(opts)
         return dict(opts)
 
+    def prepare(self, clip_ids: list[str]) -> None:
+        """Called once before the first :meth:`generate` with the clip ids this process will generate.
+
+        A place to report problems for the whole run at once (``folder:`` lists the videos it
+        lacks); the default does nothing.
+        """
+
     @abc.abstractmethod
     def generate(self, request: GenerationRequest) -> np.ndarray:
         """Return the generated clip as uint8 ``(request.num_frames, request.height, request.width, 3)``."""
