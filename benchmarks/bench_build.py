@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from amg_bench.data.body_model import load_body_model
-from amg_bench.data.builder import BuildConfig, cropped_intrinsics
+from amg_bench.data.builder import cropped_intrinsics
 from amg_bench.data.demo import write_demo_sources
 from amg_bench.data.demo_motion import Leg, PersonScript, SceneScript
 from amg_bench.data.motion import load_motion

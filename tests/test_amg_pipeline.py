@@ -13,13 +13,7 @@ from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_compon
 from amg_bench.methods.amg.unet import add_lora, lora_layers, make_amg_unet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from a second thread and lose much when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,28 +8,18 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from scenes_for_tests import two_people_scene
+
 from amg_bench.cli import main
 from amg_bench.data.builder import BUILD_INFO, BuildConfig, build_dataset
 from amg_bench.data.captions import load_captions
 from amg_bench.data.demo import write_demo_sources
-from amg_bench.data.demo_motion import Leg, PersonScript, SceneScript
 from amg_bench.data.hub import load_benchmark, upload_plan
 from amg_bench.data.motion import load_motion, save_motion
 from amg_bench.errors import BuildError, OutputExistsError
 from amg_bench.video import probe, read_video, to_frames, write_video
 
-SCENE = SceneScript(
-    id="tiny",
-    num_frames=72,
-    setting="a test yard",
-    atmosphere="quiet",
-    people=(
-        PersonScript("person0", (-1.0, 1.0), (Leg(71, (1.0, 1.5)),), shirt="red", trousers="grey"),
-        PersonScript("person1", (1.0, 0.5), (Leg(30, (1.0, 0.5), "wave"), Leg(71, (-0.5, 1.0))),
-                     shirt="blue", trousers="black"),
-    ),
-    phases=((0, "two people cross"), (36, "two people keep walking")),
-)
+SCENE = two_people_scene("tiny")
 LOST_FRAME = 40  # person1 loses tracking here in the "lost" variant
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from test_captioner import save_tiny_llava
+from scenes_for_tests import two_people_scene
 from trace_for_tests import motion_to_trace, save_trace
 
 from amg_bench.data.body_model import load_body_model
@@ -20,7 +21,6 @@ from amg_bench.data.builder import BuildConfig, build_dataset, cropped_intrinsic
 from amg_bench.data.captioner import caption_manifest
 from amg_bench.data.captions import load_captions, save_captions
 from amg_bench.data.demo import write_demo_sources
-from amg_bench.data.demo_motion import Leg, PersonScript, SceneScript
 from amg_bench.data.hub import load_benchmark
 from amg_bench.data.motion import Motion, load_motion
 from amg_bench.data.render import Camera, render_people
@@ -28,18 +28,7 @@ from amg_bench.data.sources.trace import import_trace
 from amg_bench.errors import BuildError, CaptionError
 from amg_bench.video import to_frames
 
-SCENE = SceneScript(
-    id="film",
-    num_frames=72,
-    setting="a test yard",
-    atmosphere="quiet",
-    people=(
-        PersonScript("person0", (-1.0, 1.0), (Leg(71, (1.0, 1.5)),), shirt="red", trousers="grey"),
-        PersonScript("person1", (1.0, 0.5), (Leg(30, (1.0, 0.5), "wave"), Leg(71, (-0.5, 1.0))),
-                     shirt="blue", trousers="black"),
-    ),
-    phases=((0, "two people cross"),),
-)
+SCENE = two_people_scene("film")
 GAP = (30, 31)  # person1 is lost here and comes back as TRACE track 4
 # The gap drops every window sampling frame 30 or 31: of starts 0..26, those with start % 3 == 2 survive.
 EXPECTED_STARTS = list(range(2, 27, 3))

@@ -1,6 +1,5 @@
 """Motion files, captions files and manifests: round trips and every bad input."""
 
-import json
 
 import numpy as np
 import pytest

@@ -618,7 +618,6 @@ def load_body_model(spec: str | os.PathLike = "mannequin", gender: str = "neutra
             SMPL-X), or a file that is not an SMPL / SMPL-X model (naming what is missing).
     """
     import smplx
-    import torch
     from smplx.utils import Struct
 
     if gender not in GENDERS:

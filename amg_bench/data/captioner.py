@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import CaptionError, MissingWeightsError
-from ..files import write_json
+from ..files import sha256_file, write_json
 from .captions import Captions
 from .motion import Motion
 from .windows import WindowSpec, people_in_window, valid_starts
@@ -230,14 +230,6 @@ class VLMCaptioner:
 # ---------------------------------------------------------------------------------------------
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class CaptionCache:
     """One JSON file per caption under ``folder/<model>/<video sha256[:16]>/``."""
 
@@ -287,7 +279,7 @@ def caption_video(video: str | os.PathLike, motion: Motion, num_video_frames: in
     from ..video import iter_frames
 
     requests = plan_requests(motion, num_video_frames, body, windows)
-    video_sha = file_sha256(video)
+    video_sha = sha256_file(video)
     paths = {r: cache.path(video_sha, r, captioner.model_id, captioner.max_new_tokens) for r in requests}
     answers = {r: cache.get(paths[r]) for r in requests}
     missing = [r for r in requests if answers[r] is None]

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import sha256_file
+
 DATA_DIR = "data"
 
 
@@ -141,16 +143,8 @@ class SplitWriter:
             final = self.folder / name
             os.replace(tmp, final)
             self.stats.files.append(f"{DATA_DIR}/{name}")
-            self.stats.sha256[f"{DATA_DIR}/{name}"] = _sha256(final)
+            self.stats.sha256[f"{DATA_DIR}/{name}"] = sha256_file(final)
         return self.stats
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def content_fingerprint(stats: list[SplitStats]) -> str:

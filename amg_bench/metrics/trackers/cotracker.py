@@ -23,7 +23,6 @@ the model's 384 x 512 frame instead of the video's pixels.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 from pathlib import Path
@@ -33,6 +32,7 @@ from urllib.error import URLError
 import numpy as np
 
 from ...errors import MissingWeightsError, TrackerError
+from ...files import sha256_file
 from ..tracking import Tracker, grid_points
 
 DEFAULT_MODEL = "cotracker3_offline"
@@ -51,12 +51,6 @@ _KNOWN_MODELS = {
 _OFFLINE_ERRORS = (URLError, ConnectionError, TimeoutError, socket.timeout)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def grid_tolerance(height: int, width: int) -> float:
@@ -213,7 +207,7 @@ class CoTrackerTracker(Tracker):
 
     def config(self) -> dict[str, Any]:
         if self._checkpoint_sha256 is None and self.checkpoint is not None:
-            self._checkpoint_sha256 = _sha256(self.checkpoint)
+            self._checkpoint_sha256 = sha256_file(self.checkpoint)
         tag = None
         if self.source == "github":
             tag = self.repo.split(":", 1)[1] if ":" in self.repo else "default branch"
