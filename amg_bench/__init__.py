@@ -15,6 +15,8 @@ _LAZY = {
     "publish": "amg_bench.data.hub",
     "dataset_info": "amg_bench.data.hub",
     "get_method": "amg_bench.methods.registry",
+    "evaluate": "amg_bench.evaluation.runner",
+    "EvaluationConfig": "amg_bench.evaluation.runner",
     "GenerationRequest": "amg_bench.methods.base",
     "Method": "amg_bench.methods.base",
 }

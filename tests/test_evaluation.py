@@ -240,17 +240,19 @@ def _kill_merge(monkeypatch):
     monkeypatch.setattr(runner_module, "_write_results", write_results)
 
 
-@pytest.mark.parametrize("kill", [_kill_generate, _kill_video_write, _kill_record_write, _kill_merge])
+@pytest.mark.parametrize("kill, finished_at_kill", [
+    (_kill_generate, 2), (_kill_video_write, 1), (_kill_record_write, 2), (_kill_merge, 4)])
 def test_resume_after_a_kill_recomputes_nothing_finished_and_gives_identical_results(
-        tiny, tmp_path, reference_run, kill, counters):
+        tiny, tmp_path, reference_run, kill, finished_at_kill, counters):
     out, cache = tmp_path / "run", tmp_path / "cache"
     with pytest.MonkeyPatch.context() as patch:
         kill(patch)
         with pytest.raises(_Killed):
             evaluate(_config(tiny, out, cache))
-    run = RunFolder(out)
     clips = reference_run.results["clips"]
-    unfinished = [c for c in clips if not run.is_finished(c)]
+    finished = [c for c in clips if (out / "videos" / f"{c}.mp4").is_file() and (out / "scores" / f"{c}.json").is_file()]
+    assert len(finished) == finished_at_kill
+    unfinished = [c for c in clips if c not in finished]
     assert not (out / "results.json").exists()
     counters["generate"].clear()
     counters["track"] = 0

@@ -34,7 +34,7 @@ def load_benchmark(path_or_repo_id: str | os.PathLike, split: Optional[str] = No
     target = str(path_or_repo_id)
     try:
         loaded = datasets.load_dataset(target, split=split, revision=revision)
-    except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
+    except (FileNotFoundError, ValueError, ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
         raise AmgBenchError(f"cannot load dataset {target!r}: {exc}") from exc
     if not decode_videos:
         parts = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
