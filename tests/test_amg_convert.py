@@ -16,7 +16,7 @@ from amg_bench.errors import ConversionError
 from amg_bench.methods.amg.convert import convert_release_checkpoint
 from amg_bench.methods.amg.keys import map_release_key
 from amg_bench.methods.amg.pipeline import AMGPipeline
-from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_components
+from amg_bench.methods.amg.random_base import randomize_trainable, save_base_folder, tiny_base_components
 
 # Our module prefix -> the release's, for the tiny UNet (levels: attn, attn, plain; 2 layers each).
 PREFIXES = {
@@ -116,11 +116,7 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("convert")
     save_base_folder(tiny_base_components(seed=1), root / "base")
     pipe = AMGPipeline.from_base(root / "base")
-    generator = torch.Generator().manual_seed(5)
-    with torch.no_grad():  # trained-looking weights: LoRA up matrices and condition channels non-zero
-        for name, param in pipe.unet.named_parameters():
-            if ".lora_B." in name or name == "conv_in.weight":
-                param.add_(0.2 * torch.randn(param.shape, generator=generator))
+    randomize_trainable(pipe.unet, seed=5, scale=0.2)
     release = {}
     for ours, tensor in pipe.unet.state_dict().items():
         name, conv1d = release_name(ours)

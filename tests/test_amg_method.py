@@ -10,7 +10,7 @@ import torch
 from amg_bench.errors import MethodError, MissingWeightsError
 from amg_bench.methods.amg import AMG, AMGOptions
 from amg_bench.methods.amg.pipeline import AMGPipeline
-from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_components
+from amg_bench.methods.amg.random_base import randomize_trainable, save_base_folder, tiny_base_components
 from amg_bench.methods.base import GenerationRequest, check_output
 
 BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "amg.yaml"
@@ -24,11 +24,7 @@ def model_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("amg_method")
     save_base_folder(tiny_base_components(seed=2), root / "base")
     pipe = AMGPipeline.from_base(root / "base")
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in pipe.unet.named_parameters():
-            if ".lora_B." in name or name == "conv_in.weight":
-                param.add_(0.3 * torch.randn(param.shape, generator=generator))
+    randomize_trainable(pipe.unet, seed=0, scale=0.3)
     pipe.save_pretrained(root / "amg")
     return root / "amg"
 

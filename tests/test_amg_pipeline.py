@@ -9,7 +9,7 @@ import torch
 from amg_bench.errors import MissingWeightsError
 from amg_bench.methods.amg.components import BASE_MODEL_ID, load_base_components
 from amg_bench.methods.amg.pipeline import AMGPipeline, center_crop_to_aspect
-from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_components
+from amg_bench.methods.amg.random_base import randomize_trainable, save_base_folder, tiny_base_components
 from amg_bench.methods.amg.unet import add_lora, lora_layers, make_amg_unet
 
 
@@ -32,14 +32,6 @@ def pipe(base_dir):
 
 def condition_video(seed=0, frames=16, height=20, width=24):
     return np.random.default_rng(seed).integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
-
-
-def randomize_trainable(unet, seed=3, scale=0.3):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in unet.named_parameters():
-            if ".lora_B." in name or name == "conv_in.weight":
-                param.add_(scale * torch.randn(param.shape, generator=generator))
 
 
 def test_fresh_amg_unet_equals_base_exactly(base_dir):

@@ -109,3 +109,15 @@ def save_base_folder(components: dict[str, Any], folder: str | os.PathLike) -> N
     from diffusers import TextToVideoSDPipeline
 
     TextToVideoSDPipeline(**components).save_pretrained(str(folder))
+
+
+def randomize_trainable(unet: torch.nn.Module, seed: int = 3, scale: float = 0.3) -> None:
+    """Give a fresh AMG UNet trained-looking weights: non-zero LoRA up matrices and condition channels.
+
+    (A fresh one equals the base model exactly, which would hide mistakes in loading or conversion.)
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in unet.named_parameters():
+            if ".lora_B." in name or name == "conv_in.weight":
+                param.add_(scale * torch.randn(param.shape, generator=generator))
