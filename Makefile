@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 # ChromeDriver for the leaderboard page's browser test. Installed with apt when missing.
 SYSTEM_PACKAGES := ffmpeg chromium chromium-driver
 
-.PHONY: install demo test bench system-deps clean
+.PHONY: install demo test lint format bench system-deps clean
 
 install: $(STAMP)
 
@@ -42,6 +42,14 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

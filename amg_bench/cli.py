@@ -33,20 +33,29 @@ def main() -> None:
 @click.option("--manifest", type=click.Path(dir_okay=False), help="YAML manifest of real sources.")
 @click.option("--demo", is_flag=True, help="Build from the built-in procedural demo source (offline).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
-@click.option("--train-size", type=int, default=None,
-              help="Valid windows in train (default 5,500; with --demo, the paper's 5,500:288 proportion).")
+@click.option(
+    "--train-size",
+    type=int,
+    default=None,
+    help="Valid windows in train (default 5,500; with --demo, the paper's 5,500:288 proportion).",
+)
 @click.option("--test-size", type=int, default=None, help="Windows in test (default: all the rest).")
 @click.option("--split-gap", is_flag=True, help="Drop test windows that overlap a train window.")
 @click.option("--resolution", type=int, default=256, show_default=True, help="Side of the square clips.")
-@click.option("--body-model", default="mannequin", show_default=True,
-              help="'mannequin' or a path to an SMPL / SMPL-X model file (env AMG_BENCH_BODY_MODEL).",
-              envvar="AMG_BENCH_BODY_MODEL")
+@click.option(
+    "--body-model",
+    default="mannequin",
+    show_default=True,
+    help="'mannequin' or a path to an SMPL / SMPL-X model file (env AMG_BENCH_BODY_MODEL).",
+    envvar="AMG_BENCH_BODY_MODEL",
+)
 @click.option("--pose-video", is_flag=True, help="Also write the body-part 'pose_video' column.")
 @click.option("--license", "license_", default=None, help="Dataset licence for the card (default: other).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the demo source.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-def build_dataset_command(manifest, demo, out, train_size, test_size, split_gap, resolution, body_model,
-                          pose_video, license_, seed, overwrite):
+def build_dataset_command(
+    manifest, demo, out, train_size, test_size, split_gap, resolution, body_model, pose_video, license_, seed, overwrite
+):
     """Build the avatar-motion dataset folder (parquet shards + card), ready for load_dataset/publish."""
     from .data.builder import BuildConfig, build_dataset
     from .data.demo import build_demo_dataset
@@ -54,8 +63,9 @@ def build_dataset_command(manifest, demo, out, train_size, test_size, split_gap,
 
     if bool(manifest) == bool(demo):
         raise BuildError("give exactly one of --manifest FILE or --demo")
-    options = dict(test_size=test_size, split_gap=split_gap, resolution=resolution, body_model=body_model,
-                   pose_video=pose_video)
+    options = dict(
+        test_size=test_size, split_gap=split_gap, resolution=resolution, body_model=body_model, pose_video=pose_video
+    )
     if license_:
         options["license"] = license_
     if demo:
@@ -101,9 +111,11 @@ def publish(folder, repo_id, private, revision, dry_run):
 
     plan = publish_folder(folder, repo_id, private=private, revision=revision, dry_run=dry_run)
     verb = "would upload" if dry_run else "uploaded"
-    click.echo(f"{verb} {len(plan.files)} files ({plan.total_bytes / 1e6:.1f} MB) to "
-               f"datasets/{plan.repo_id}{'@' + plan.revision if plan.revision else ''}"
-               f"{' (private)' if plan.private else ''}")
+    click.echo(
+        f"{verb} {len(plan.files)} files ({plan.total_bytes / 1e6:.1f} MB) to "
+        f"datasets/{plan.repo_id}{'@' + plan.revision if plan.revision else ''}"
+        f"{' (private)' if plan.private else ''}"
+    )
     for name, size in plan.files:
         click.echo(f"  {name}  {size:,} B")
 
@@ -114,12 +126,20 @@ def publish(folder, repo_id, private, revision, dry_run):
 @click.option("--dataset", default=None, help="Dataset folder or Hub id for the gallery's real and avatar videos.")
 @click.option("--split", default="test", show_default=True, help="Dataset split of --dataset.")
 @click.option("--max-clips", default=8, show_default=True, type=click.IntRange(min=0), help="Gallery clips (0: none).")
-@click.option("--reported", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="The paper's reported table [default: the package's leaderboard/reported.json].")
+@click.option(
+    "--reported",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The paper's reported table [default: the package's leaderboard/reported.json].",
+)
 @click.option("--no-reported", is_flag=True, help="Leave out the paper's reported block.")
-@click.option("--rank-by", default="motion_fidelity_dmt", show_default=True,
-              type=click.Choice(["clip_score", "motion_fidelity_chamfer", "motion_fidelity_dmt"]),
-              help="Metric that orders rows inside each protocol group.")
+@click.option(
+    "--rank-by",
+    default="motion_fidelity_dmt",
+    show_default=True,
+    type=click.Choice(["clip_score", "motion_fidelity_chamfer", "motion_fidelity_dmt"]),
+    help="Metric that orders rows inside each protocol group.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def leaderboard(results, out, dataset, split, max_clips, reported, no_reported, rank_by, overwrite) -> None:
     """Build the leaderboard (Markdown, CSV, PNG, HTML + gallery) from RESULTS files or run folders."""
@@ -128,8 +148,14 @@ def leaderboard(results, out, dataset, split, max_clips, reported, no_reported, 
     if no_reported and reported:
         raise click.UsageError("--reported and --no-reported exclude each other")
     path = build_leaderboard(
-        results, out, dataset=dataset, split=split, max_clips=max_clips,
-        reported=None if no_reported else (reported or DEFAULT_REPORTED), rank_by=rank_by, overwrite=overwrite,
+        results,
+        out,
+        dataset=dataset,
+        split=split,
+        max_clips=max_clips,
+        reported=None if no_reported else (reported or DEFAULT_REPORTED),
+        rank_by=rank_by,
+        overwrite=overwrite,
     )
     click.echo(f"leaderboard written to {path}")
 
@@ -148,36 +174,83 @@ def _eval_size(ctx, param, value):
 @click.option("--reference", required=True, type=click.Path(dir_okay=False), help="Reference (real) video file.")
 @click.option("--generated", required=True, type=click.Path(dir_okay=False), help="Generated video file.")
 @click.option("--prompt", required=True, help="Caption the generated video is scored against (CLIP).")
-@click.option("--tracker", type=click.Choice(["klt", "cotracker"]), default="klt", show_default=True,
-              help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.")
-@click.option("--variant", type=click.Choice(["chamfer", "dmt"]), default=None,
-              help="Motion-fidelity variant [default: both].")
+@click.option(
+    "--tracker",
+    type=click.Choice(["klt", "cotracker"]),
+    default="klt",
+    show_default=True,
+    help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.",
+)
+@click.option(
+    "--variant", type=click.Choice(["chamfer", "dmt"]), default=None, help="Motion-fidelity variant [default: both]."
+)
 @click.option("--grid-size", default=55, show_default=True, type=click.IntRange(min=1), help="Query grid per side.")
-@click.option("--eval-size", default="256x256", show_default=True, callback=_eval_size,
-              help="HEIGHTxWIDTH both videos are resized to before tracking, or 'native'.")
+@click.option(
+    "--eval-size",
+    default="256x256",
+    show_default=True,
+    callback=_eval_size,
+    help="HEIGHTxWIDTH both videos are resized to before tracking, or 'native'.",
+)
 @click.option("--clip-model", default="ViT-L-14", show_default=True, help="open_clip model name.")
 @click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag or weights file.")
-@click.option("--clip-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@click.option(
+    "--clip-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True
+)
 @click.option("--device", default="cpu", show_default=True, help="torch device for CLIP and CoTracker.")
 @click.option("--cotracker-model", default=None, help="CoTracker hub entry [default: cotracker3_offline].")
-@click.option("--cotracker-repo", default=None, help="CoTracker repo or local clone [default: $AMG_BENCH_COTRACKER_DIR "
-              "or facebookresearch/co-tracker].")
-@click.option("--cotracker-checkpoint", default=None, type=click.Path(dir_okay=False),
-              help="CoTracker state-dict file [default: $AMG_BENCH_COTRACKER_CHECKPOINT or the hub download].")
+@click.option(
+    "--cotracker-repo",
+    default=None,
+    help="CoTracker repo or local clone [default: $AMG_BENCH_COTRACKER_DIR or facebookresearch/co-tracker].",
+)
+@click.option(
+    "--cotracker-checkpoint",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="CoTracker state-dict file [default: $AMG_BENCH_COTRACKER_CHECKPOINT or the hub download].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def score(reference, generated, prompt, tracker, variant, grid_size, eval_size, clip_model, clip_pretrained,
-          clip_dtype, device, cotracker_model, cotracker_repo, cotracker_checkpoint, as_json) -> None:
+def score(
+    reference,
+    generated,
+    prompt,
+    tracker,
+    variant,
+    grid_size,
+    eval_size,
+    clip_model,
+    clip_pretrained,
+    clip_dtype,
+    device,
+    cotracker_model,
+    cotracker_repo,
+    cotracker_checkpoint,
+    as_json,
+) -> None:
     """Score one generated video: CLIP score against PROMPT and motion fidelity against the reference."""
     from .metrics.score import score_videos
 
-    options = {k: v for k, v in (("model", cotracker_model), ("repo", cotracker_repo),
-                                 ("checkpoint", cotracker_checkpoint)) if v is not None}
+    options = {
+        k: v
+        for k, v in (("model", cotracker_model), ("repo", cotracker_repo), ("checkpoint", cotracker_checkpoint))
+        if v is not None
+    }
     if options and tracker != "cotracker":
         raise click.UsageError("--cotracker-* options need --tracker cotracker")
     report = score_videos(
-        reference, generated, prompt, tracker=tracker, variants=(variant,) if variant else ("chamfer", "dmt"),
-        grid_size=grid_size, eval_size=eval_size, clip_model=clip_model, clip_pretrained=clip_pretrained,
-        clip_dtype=clip_dtype, device=device, tracker_options=options,
+        reference,
+        generated,
+        prompt,
+        tracker=tracker,
+        variants=(variant,) if variant else ("chamfer", "dmt"),
+        grid_size=grid_size,
+        eval_size=eval_size,
+        clip_model=clip_model,
+        clip_pretrained=clip_pretrained,
+        clip_dtype=clip_dtype,
+        device=device,
+        tracker_options=options,
     )
     click.echo(report.to_json() if as_json else report.to_text())
 
@@ -189,11 +262,20 @@ def convert_group() -> None:
 
 @convert_group.command("amg")
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
-@click.option("--base", default="damo-vilab/text-to-video-ms-1.7b", show_default=True,
-              help="ModelScope text-to-video base (folder or Hub id): text encoder, tokenizer, VAE, UNet config.")
+@click.option(
+    "--base",
+    default="damo-vilab/text-to-video-ms-1.7b",
+    show_default=True,
+    help="ModelScope text-to-video base (folder or Hub id): text encoder, tokenizer, VAE, UNet config.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output pipeline folder.")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
-              help="dtype the folder is saved in.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="dtype the folder is saved in.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def convert_amg(checkpoint, base, out, dtype, overwrite) -> None:
     """Convert the released AMG checkpoint (VGen format, e.g. non_ema_0640000.pth) to an AMGPipeline folder.
@@ -213,9 +295,15 @@ def train_group() -> None:
 
 @train_group.command("amg")
 @click.option("--dataset", required=True, help="Dataset folder or Hub id.")
-@click.option("--base", default="damo-vilab/text-to-video-ms-1.7b", show_default=True,
-              help="ModelScope base (fresh LoRA) or an AMG pipeline folder (continue training).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoints, log, pipeline/).")
+@click.option(
+    "--base",
+    default="damo-vilab/text-to-video-ms-1.7b",
+    show_default=True,
+    help="ModelScope base (fresh LoRA) or an AMG pipeline folder (continue training).",
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False), help="Run folder (checkpoints, log, pipeline/)."
+)
 @click.option("--split", default="train", show_default=True)
 @click.option("--max-steps", type=click.IntRange(min=1), default=40_000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Per process.")
@@ -224,71 +312,178 @@ def train_group() -> None:
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--resume", default=None, help="'latest' or a checkpoint folder of this run.")
 @click.option("--log-with", multiple=True, help="accelerate tracker (tensorboard, wandb, ...); repeatable.")
-@click.option("--mixed-precision", type=click.Choice(["auto", "no", "fp16", "bf16"]), default="auto",
-              show_default=True, help="auto: fp16 on GPU, none on CPU.")
+@click.option(
+    "--mixed-precision",
+    type=click.Choice(["auto", "no", "fp16", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto: fp16 on GPU, none on CPU.",
+)
 @click.option("--no-gradient-checkpointing", is_flag=True, help="Keep activations (faster, more memory).")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Latent cache folder [default: OUT/latent_cache].")
+@click.option(
+    "--cache-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Latent cache folder [default: OUT/latent_cache].",
+)
 @click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--seed", type=int, default=8888, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Start again in an --out that holds a run.")
-def train_amg_command(dataset, base, out, split, max_steps, batch_size, learning_rate, warmup_steps,
-                      checkpoint_every, resume, log_with, mixed_precision, no_gradient_checkpointing, cache_dir,
-                      num_workers, seed, overwrite) -> None:
+def train_amg_command(
+    dataset,
+    base,
+    out,
+    split,
+    max_steps,
+    batch_size,
+    learning_rate,
+    warmup_steps,
+    checkpoint_every,
+    resume,
+    log_with,
+    mixed_precision,
+    no_gradient_checkpointing,
+    cache_dir,
+    num_workers,
+    seed,
+    overwrite,
+) -> None:
     """Fine-tune AMG (LoRA + first conv) on a dataset with the release's recipe."""
     from .training.amg import AMGTrainingConfig, train_amg
 
-    final = train_amg(AMGTrainingConfig(
-        dataset=dataset, out=out, base=base, split=split, max_steps=max_steps, batch_size=batch_size,
-        learning_rate=learning_rate, warmup_steps=warmup_steps, checkpoint_every=checkpoint_every, resume=resume,
-        log_with=log_with, mixed_precision=mixed_precision, gradient_checkpointing=not no_gradient_checkpointing,
-        cache_dir=cache_dir, num_workers=num_workers, seed=seed, overwrite=overwrite,
-    ))
+    final = train_amg(
+        AMGTrainingConfig(
+            dataset=dataset,
+            out=out,
+            base=base,
+            split=split,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            warmup_steps=warmup_steps,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            log_with=log_with,
+            mixed_precision=mixed_precision,
+            gradient_checkpointing=not no_gradient_checkpointing,
+            cache_dir=cache_dir,
+            num_workers=num_workers,
+            seed=seed,
+            overwrite=overwrite,
+        )
+    )
     click.echo(f"AMG pipeline written to {final}")
 
 
 def _comma_list(ctx, param, value):
-    items = [item.strip() for chunk in (value if isinstance(value, tuple) else (value,)) if chunk
-             for item in chunk.split(",") if item.strip()]
+    items = [
+        item.strip()
+        for chunk in (value if isinstance(value, tuple) else (value,))
+        if chunk
+        for item in chunk.split(",")
+        if item.strip()
+    ]
     return tuple(dict.fromkeys(items))
 
 
 @main.command("evaluate")
 @click.option("--method", required=True, help="Method name, 'folder:<dir>' or 'module:Class'.")
-@click.option("--config", "method_config", default=None, type=click.Path(dir_okay=False, exists=True),
-              help="YAML of method options [default: baselines/<method>.yaml if it exists].")
-@click.option("--method-arg", "method_args", multiple=True, metavar="KEY=VALUE",
-              help="Method option over --config (YAML value; dotted keys nest); repeatable.")
+@click.option(
+    "--config",
+    "method_config",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="YAML of method options [default: baselines/<method>.yaml if it exists].",
+)
+@click.option(
+    "--method-arg",
+    "method_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Method option over --config (YAML value; dotted keys nest); repeatable.",
+)
 @click.option("--dataset", required=True, help="Built dataset folder or Hub id.")
 @click.option("--split", default="test", show_default=True)
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [default: runs/<method>].")
-@click.option("--metrics", default="clip,motion", show_default=True, callback=_comma_list,
-              help="Comma-separated: clip, motion.")
-@click.option("--tracker", type=click.Choice(["klt", "cotracker"]), default="klt", show_default=True,
-              help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.")
-@click.option("--motion-variant", "motion_variants", default="chamfer,dmt", show_default=True, callback=_comma_list,
-              help="Comma-separated motion-fidelity variants (all from the same tracks).")
+@click.option(
+    "--metrics", default="clip,motion", show_default=True, callback=_comma_list, help="Comma-separated: clip, motion."
+)
+@click.option(
+    "--tracker",
+    type=click.Choice(["klt", "cotracker"]),
+    default="klt",
+    show_default=True,
+    help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.",
+)
+@click.option(
+    "--motion-variant",
+    "motion_variants",
+    default="chamfer,dmt",
+    show_default=True,
+    callback=_comma_list,
+    help="Comma-separated motion-fidelity variants (all from the same tracks).",
+)
 @click.option("--grid-size", default=55, show_default=True, type=click.IntRange(min=1), help="Query grid per side.")
-@click.option("--eval-size", default="256x256", show_default=True, callback=_eval_size,
-              help="HEIGHTxWIDTH both videos are resized to before tracking.")
+@click.option(
+    "--eval-size",
+    default="256x256",
+    show_default=True,
+    callback=_eval_size,
+    help="HEIGHTxWIDTH both videos are resized to before tracking.",
+)
 @click.option("--cotracker-model", default=None, help="CoTracker hub entry [default: cotracker3_offline].")
 @click.option("--cotracker-repo", default=None, help="CoTracker repo or local clone.")
-@click.option("--cotracker-checkpoint", default=None, type=click.Path(dir_okay=False), help="CoTracker state-dict file.")
+@click.option(
+    "--cotracker-checkpoint", default=None, type=click.Path(dir_okay=False), help="CoTracker state-dict file."
+)
 @click.option("--clip-model", default="ViT-L-14", show_default=True, help="open_clip model (or hf-hub:/local-dir:).")
 @click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag or weights file.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N clips (dataset order).")
 @click.option("--clips", multiple=True, callback=_comma_list, help="Only these clip ids (comma-separated; repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (each clip adds crc32 of its id).")
 @click.option("--device", default=None, help="torch device [default: this process's accelerate device].")
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True,
-              help="CLIP precision, and the method's when it takes a dtype.")
-@click.option("--cache-dir", default=None, envvar="AMG_BENCH_CACHE", type=click.Path(file_okay=False),
-              help="Reference-track / caption cache [default: $AMG_BENCH_CACHE or ~/.cache/amg_bench].")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="CLIP precision, and the method's when it takes a dtype.",
+)
+@click.option(
+    "--cache-dir",
+    default=None,
+    envvar="AMG_BENCH_CACHE",
+    type=click.Path(file_okay=False),
+    help="Reference-track / caption cache [default: $AMG_BENCH_CACHE or ~/.cache/amg_bench].",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def evaluate_command(method, method_config, method_args, dataset, split, revision, out, metrics, tracker,
-                     motion_variants, grid_size, eval_size, cotracker_model, cotracker_repo, cotracker_checkpoint,
-                     clip_model, clip_pretrained, limit, clips, seed, device, dtype, cache_dir, no_progress) -> None:
+def evaluate_command(
+    method,
+    method_config,
+    method_args,
+    dataset,
+    split,
+    revision,
+    out,
+    metrics,
+    tracker,
+    motion_variants,
+    grid_size,
+    eval_size,
+    cotracker_model,
+    cotracker_repo,
+    cotracker_checkpoint,
+    clip_model,
+    clip_pretrained,
+    limit,
+    clips,
+    seed,
+    device,
+    dtype,
+    cache_dir,
+    no_progress,
+) -> None:
     """Generate the split with a method, score every clip, write results.json (resumable, shardable).
 
     Exits 1 when any clip failed, after writing everything. Shard it by launching the same command
@@ -303,27 +498,50 @@ def evaluate_command(method, method_config, method_args, dataset, split, revisio
 
     if eval_size is None:
         raise click.BadParameter("evaluate tracks both videos at one size; give HEIGHTxWIDTH", param_hint="--eval-size")
-    tracker_options = {k: v for k, v in (("model", cotracker_model), ("repo", cotracker_repo),
-                                         ("checkpoint", cotracker_checkpoint)) if v is not None}
+    tracker_options = {
+        k: v
+        for k, v in (("model", cotracker_model), ("repo", cotracker_repo), ("checkpoint", cotracker_checkpoint))
+        if v is not None
+    }
     if tracker_options and tracker != "cotracker":
         raise click.UsageError("--cotracker-* options need --tracker cotracker")
-    summary = evaluate(EvaluationConfig(
-        method=method, dataset=dataset, split=split, revision=revision,
-        out=out or f"runs/{re.sub(r'[^A-Za-z0-9._-]+', '_', method).strip('_')}",
-        method_config=method_config, method_options=parse_method_args(method_args),
-        scoring=ScoringSettings(metrics=metrics, tracker=tracker, tracker_options=tracker_options,
-                                motion_variants=motion_variants, grid_size=grid_size, eval_size=eval_size,
-                                clip_model=clip_model, clip_pretrained=clip_pretrained),
-        limit=limit, clips=list(clips) or None, seed=seed, device=device, dtype=dtype, cache_dir=cache_dir,
-        progress=not no_progress,
-    ))
+    summary = evaluate(
+        EvaluationConfig(
+            method=method,
+            dataset=dataset,
+            split=split,
+            revision=revision,
+            out=out or f"runs/{re.sub(r'[^A-Za-z0-9._-]+', '_', method).strip('_')}",
+            method_config=method_config,
+            method_options=parse_method_args(method_args),
+            scoring=ScoringSettings(
+                metrics=metrics,
+                tracker=tracker,
+                tracker_options=tracker_options,
+                motion_variants=motion_variants,
+                grid_size=grid_size,
+                eval_size=eval_size,
+                clip_model=clip_model,
+                clip_pretrained=clip_pretrained,
+            ),
+            limit=limit,
+            clips=list(clips) or None,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+            cache_dir=cache_dir,
+            progress=not no_progress,
+        )
+    )
     if not summary.main_process:  # the main process prints the summary
         if summary.failures:
             sys.exit(1)
         return
     results = summary.results
-    click.echo(f"results: {summary.out / 'results.json'} ({results['num_clips']} clips; "
-               f"{summary.already_finished} already finished, {summary.processed} processed now)")
+    click.echo(
+        f"results: {summary.out / 'results.json'} ({results['num_clips']} clips; "
+        f"{summary.already_finished} already finished, {summary.processed} processed now)"
+    )
     for key, value in results["metrics"].items():
         low, high = value["ci95"]
         click.echo(f"  {key}: {value['mean']:.2f} [95% CI {low:.2f}, {high:.2f}] (n={value['n']})")
@@ -335,8 +553,12 @@ def evaluate_command(method, method_config, method_args, dataset, split, revisio
 
 
 @main.command()
-@click.option("--dataset", default="demo_data/avatar-motion-demo", show_default=True,
-              help="Where the demo dataset is (built there if absent).")
+@click.option(
+    "--dataset",
+    default="demo_data/avatar-motion-demo",
+    show_default=True,
+    help="Where the demo dataset is (built there if absent).",
+)
 @click.option("--runs", default="runs/demo", show_default=True, help="Folder of the evaluation runs.")
 @click.option("--out", default="leaderboard/demo", show_default=True, help="Leaderboard folder.")
 @click.option("--grid-size", type=int, default=55, show_default=True, help="Tracking grid per side.")
@@ -363,51 +585,111 @@ def _track_groups(ctx, param, value):
 @click.argument("trace_results", type=click.Path(dir_okay=False))
 @click.option("--video", required=True, type=click.Path(dir_okay=False), help="The video TRACE ran on (24 fps).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Motion file to write (.npz).")
-@click.option("--body-model", default="mannequin", show_default=True, envvar="AMG_BENCH_BODY_MODEL",
-              help="'mannequin' or an SMPL / SMPL-X file or folder (env AMG_BENCH_BODY_MODEL); build with the same.")
-@click.option("--merge", multiple=True, callback=_track_groups, metavar="IDS",
-              help="Track ids that are one person, e.g. 3,7 (TRACE gives a re-appearing person a new id); repeatable.")
+@click.option(
+    "--body-model",
+    default="mannequin",
+    show_default=True,
+    envvar="AMG_BENCH_BODY_MODEL",
+    help="'mannequin' or an SMPL / SMPL-X file or folder (env AMG_BENCH_BODY_MODEL); build with the same.",
+)
+@click.option(
+    "--merge",
+    multiple=True,
+    callback=_track_groups,
+    metavar="IDS",
+    help="Track ids that are one person, e.g. 3,7 (TRACE gives a re-appearing person a new id); repeatable.",
+)
 @click.option("--keep", type=click.IntRange(min=1), default=None, help="Keep only the N best persons (see --rank-by).")
-@click.option("--rank-by", type=click.Choice(["frames", "size"]), default="frames", show_default=True,
-              help="What --keep ranks by: frames tracked, or median 2D size.")
-@click.option("--min-frames", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Drop persons tracked in fewer frames (46 drops those shorter than one window).")
-@click.option("--extrinsics", type=click.Path(dir_okay=False), default=None,
-              help=".npy of (frames, 4, 4) world-to-camera matrices for a moving camera [default: static camera].")
+@click.option(
+    "--rank-by",
+    type=click.Choice(["frames", "size"]),
+    default="frames",
+    show_default=True,
+    help="What --keep ranks by: frames tracked, or median 2D size.",
+)
+@click.option(
+    "--min-frames",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Drop persons tracked in fewer frames (46 drops those shorter than one window).",
+)
+@click.option(
+    "--extrinsics",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help=".npy of (frames, 4, 4) world-to-camera matrices for a moving camera [default: static camera].",
+)
 def import_trace_command(trace_results, video, out, body_model, merge, keep, rank_by, min_frames, extrinsics):
     """Convert TRACE_RESULTS (TRACE's <video>.npz, a pickle read because you name it) into a motion file."""
     from .data.sources.trace import import_trace
 
-    result = import_trace(trace_results, video, out, body_model=body_model, merge=merge, keep=keep,
-                          rank_by=rank_by, min_frames=min_frames, extrinsics=extrinsics)
+    result = import_trace(
+        trace_results,
+        video,
+        out,
+        body_model=body_model,
+        merge=merge,
+        keep=keep,
+        rank_by=rank_by,
+        min_frames=min_frames,
+        extrinsics=extrinsics,
+    )
     click.echo(result.summary())
 
 
 @main.command("caption")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--model", default="llava-hf/llava-1.5-7b-hf", show_default=True,
-              help="Image-text-to-text model: Hub id or local folder (offline: HF_HUB_OFFLINE=1 and a cached copy).")
-@click.option("--body-model", default="mannequin", show_default=True, envvar="AMG_BENCH_BODY_MODEL",
-              help="Body model of the motions (for the appearance boxes); env AMG_BENCH_BODY_MODEL.")
+@click.option(
+    "--model",
+    default="llava-hf/llava-1.5-7b-hf",
+    show_default=True,
+    help="Image-text-to-text model: Hub id or local folder (offline: HF_HUB_OFFLINE=1 and a cached copy).",
+)
+@click.option(
+    "--body-model",
+    default="mannequin",
+    show_default=True,
+    envvar="AMG_BENCH_BODY_MODEL",
+    help="Body model of the motions (for the appearance boxes); env AMG_BENCH_BODY_MODEL.",
+)
 @click.option("--device", default=None, help="torch device [default: cuda if available, else cpu].")
-@click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default="auto", show_default=True)
+@click.option(
+    "--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default="auto", show_default=True
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=120, show_default=True)
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Per-frame caption cache [default: $AMG_BENCH_CACHE/captions or ~/.cache/amg_bench/captions].")
+@click.option(
+    "--cache-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Per-frame caption cache [default: $AMG_BENCH_CACHE/captions or ~/.cache/amg_bench/captions].",
+)
 @click.option("--overwrite", is_flag=True, help="Re-write captions files that exist (cached captions are reused).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def caption_command(manifest, model, body_model, device, dtype, batch_size, max_new_tokens, cache_dir, overwrite,
-                    no_progress):
+def caption_command(
+    manifest, model, body_model, device, dtype, batch_size, max_new_tokens, cache_dir, overwrite, no_progress
+):
     """Write the captions files MANIFEST names, asking a vision-language model the paper's two questions."""
     from .data.captioner import caption_manifest
 
-    for result in caption_manifest(manifest, model=model, body_model=body_model, device=device, dtype=dtype,
-                                   batch_size=batch_size, max_new_tokens=max_new_tokens, cache_dir=cache_dir,
-                                   overwrite=overwrite, progress=not no_progress):
+    for result in caption_manifest(
+        manifest,
+        model=model,
+        body_model=body_model,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        cache_dir=cache_dir,
+        overwrite=overwrite,
+        progress=not no_progress,
+    ):
         if result.stats is None:
             click.echo(f"{result.source_id}: kept existing {result.path} (--overwrite replaces it)")
         else:
             s = result.stats
-            click.echo(f"{result.source_id}: wrote {result.path} ({s.scene_frames} scene frames, {s.people} "
-                       f"person(s); {s.generated} generated, {s.cached} from cache)")
+            click.echo(
+                f"{result.source_id}: wrote {result.path} ({s.scene_frames} scene frames, {s.people} "
+                f"person(s); {s.generated} generated, {s.cached} from cache)"
+            )

@@ -8,9 +8,9 @@ a user would make; re-running resumes (finished clips are not recomputed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 DEMO_METHODS = ("ground-truth", "avatar")
 
@@ -21,7 +21,7 @@ class DemoReport:
     built: bool
     runs: dict[str, Path]
     leaderboard: Path
-    clip_skipped: Optional[str] = None
+    clip_skipped: str | None = None
     failures: dict[str, list] = field(default_factory=dict)
 
 
@@ -56,23 +56,30 @@ def run_demo(
     if clip_weights_available(clip_model, clip_pretrained):
         metrics = ("clip", "motion")
     else:
-        skipped = (f"CLIP score skipped: {clip_model}/{clip_pretrained} weights are not on this machine "
-                   f"(download them once with network access, e.g. "
-                   f"`python -c \"import open_clip; open_clip.create_model_and_transforms('{clip_model}', "
-                   f"pretrained='{clip_pretrained}')\"`, then run `make demo` again)")
+        skipped = (
+            f"CLIP score skipped: {clip_model}/{clip_pretrained} weights are not on this machine "
+            f"(download them once with network access, e.g. "
+            f"`python -c \"import open_clip; open_clip.create_model_and_transforms('{clip_model}', "
+            f"pretrained='{clip_pretrained}')\"`, then run `make demo` again)"
+        )
         say(skipped)
-    scoring = ScoringSettings(metrics=metrics, tracker="klt", grid_size=grid_size, clip_model=clip_model,
-                              clip_pretrained=clip_pretrained)
+    scoring = ScoringSettings(
+        metrics=metrics, tracker="klt", grid_size=grid_size, clip_model=clip_model, clip_pretrained=clip_pretrained
+    )
     results, failures = {}, {}
     for method in DEMO_METHODS:
         out = runs / method
         say(f"evaluating {method} -> {out}")
-        summary = evaluate(EvaluationConfig(method=method, dataset=str(dataset), out=out, split="test",
-                                            scoring=scoring, progress=progress))
+        summary = evaluate(
+            EvaluationConfig(
+                method=method, dataset=str(dataset), out=out, split="test", scoring=scoring, progress=progress
+            )
+        )
         results[method] = out
         if summary.failures:
             failures[method] = summary.failures
-    board = build_leaderboard([p / "results.json" for p in results.values()], leaderboard,
-                              dataset=str(dataset), split="test", overwrite=True)
+    board = build_leaderboard(
+        [p / "results.json" for p in results.values()], leaderboard, dataset=str(dataset), split="test", overwrite=True
+    )
     say(f"leaderboard written to {board} (open {board / 'index.html'})")
     return DemoReport(dataset, built, results, board, skipped, failures)

@@ -12,8 +12,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def _default_file_mode() -> int:
@@ -24,6 +25,7 @@ def _default_file_mode() -> int:
 
 
 _FILE_MODE = _default_file_mode()
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:

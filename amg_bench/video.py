@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ class Mp4Encoder:
             self.container.mux(packet)
         self.container.close()
 
-    def __enter__(self) -> "Mp4Encoder":
+    def __enter__(self) -> Mp4Encoder:
         return self
 
     def __exit__(self, exc_type, *_) -> None:
@@ -176,8 +177,7 @@ def encode_mp4(frames: np.ndarray, fps: float, crf: int = 18) -> bytes:
     return buffer.getvalue()
 
 
-def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray] | np.ndarray, fps: float,
-                crf: int = 18) -> None:
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray] | np.ndarray, fps: float, crf: int = 18) -> None:
     """Atomically write frames (an array or any iterable of ``(H, W, 3)`` uint8) as an mp4 file.
 
     Frames are encoded as they come, so an iterator writes long videos in flat memory.
@@ -186,11 +186,10 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray] | np.ndarr
     first = next(iterator, None)
     if first is None:
         raise VideoError(f"no frames to write to {path}")
-    with atomic_path(path, suffix=".mp4") as tmp:
-        with Mp4Encoder(str(tmp), fps, first.shape[0], first.shape[1], crf=crf) as encoder:
-            encoder.write(first)
-            for frame in iterator:
-                encoder.write(frame)
+    with atomic_path(path, suffix=".mp4") as tmp, Mp4Encoder(str(tmp), fps, *first.shape[:2], crf=crf) as encoder:
+        encoder.write(first)
+        for frame in iterator:
+            encoder.write(frame)
 
 
 def to_frames(value: Any) -> np.ndarray:

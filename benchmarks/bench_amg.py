@@ -46,12 +46,20 @@ def main() -> None:
         method = AMG(model=str(root / "amg"), num_inference_steps=args.steps, height=16, width=16, device="cpu")
         pipe = method.pipeline
         condition = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
-        request = GenerationRequest(clip_id="bench", prompt="a man walks in a park", condition=condition,
-                                    height=16, width=16, seed=0)
+        request = GenerationRequest(
+            clip_id="bench", prompt="a man walks in a park", condition=condition, height=16, width=16, seed=0
+        )
 
         def direct():
-            pipe(request.prompt, condition, num_inference_steps=args.steps, guidance_scale=3.0,
-                 generator=torch.Generator().manual_seed(0), height=16, width=16)
+            pipe(
+                request.prompt,
+                condition,
+                num_inference_steps=args.steps,
+                guidance_scale=3.0,
+                generator=torch.Generator().manual_seed(0),
+                height=16,
+                width=16,
+            )
 
         def generate():
             method.generate(request)

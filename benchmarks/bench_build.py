@@ -50,17 +50,28 @@ def scene(num_frames: int) -> SceneScript:
         here_b = (-1.5, 0.5) if here_b[0] > 0 else (1.5, 0.5)
         legs_a.append(Leg(min(end, num_frames - 1), here_a))
         legs_b.append(Leg(min(end, num_frames - 1), here_b))
-    return SceneScript(f"bench{num_frames}", num_frames, "a benchmark yard", "neutral", (
-        PersonScript("person0", (-1.5, 1.0), tuple(legs_a), shirt="red", trousers="grey"),
-        PersonScript("person1", (1.5, 0.5), tuple(legs_b), shirt="blue", trousers="black"),
-    ), ((0, "two people pace"),))
+    return SceneScript(
+        f"bench{num_frames}",
+        num_frames,
+        "a benchmark yard",
+        "neutral",
+        (
+            PersonScript("person0", (-1.5, 1.0), tuple(legs_a), shirt="red", trousers="grey"),
+            PersonScript("person1", (1.5, 0.5), tuple(legs_b), shirt="blue", trousers="black"),
+        ),
+        ((0, "two people pace"),),
+    )
 
 
 def build_in_child(manifest: Path, out: Path) -> dict:
     motion = load_motion(manifest.parent / f"{manifest.parent.name}.npz")
     windows = len(valid_starts(motion.valid, motion.num_frames))
-    result = subprocess.run([sys.executable, "-c", CHILD, str(manifest), str(out), str(windows - 8)],
-                            check=True, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(manifest), str(out), str(windows - 8)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -75,18 +86,21 @@ def floor_seconds(manifest: Path) -> dict:
     k = cropped_intrinsics(motion.intrinsics, *motion.image_size, 256)
 
     started = time.perf_counter()
-    real = {i: center_crop_resize(f[None], 256)[0] for i, f in enumerate(iter_frames(folder / f"{folder.name}.mp4"))
-            if i in needed}
+    real = {
+        i: center_crop_resize(f[None], 256)[0]
+        for i, f in enumerate(iter_frames(folder / f"{folder.name}.mp4"))
+        if i in needed
+    }
     decode = time.perf_counter() - started
 
     started = time.perf_counter()
     avatar = {}
     for i in sorted(needed):
         people = np.flatnonzero(motion.valid[:, i])
-        vertices, _ = body.forward(motion.global_orient[people, i], motion.body_pose[people, i], motion.betas[people],
-                                   motion.transl[people, i])
-        avatar[i] = render_people(list(vertices), body.faces, Camera(k, motion.extrinsics[i], 256, 256),
-                                  list(people))
+        vertices, _ = body.forward(
+            motion.global_orient[people, i], motion.body_pose[people, i], motion.betas[people], motion.transl[people, i]
+        )
+        avatar[i] = render_people(list(vertices), body.faces, Camera(k, motion.extrinsics[i], 256, 256), list(people))
     render = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -109,14 +123,20 @@ def main() -> None:
             rows.append((frames, manifest, result))
         print(f"{'source frames':>13} {'clips':>6} {'clips/s':>8} {'renders/frame':>13} {'peak RSS MB':>11}")
         for frames, _, r in rows:
-            print(f"{frames:>13} {r['clips']:>6} {r['clips'] / r['seconds']:>8.2f} "
-                  f"{r['renders'] / r['needed']:>13.2f} {r['peak_rss_mb']:>11.0f}")
+            print(
+                f"{frames:>13} {r['clips']:>6} {r['clips'] / r['seconds']:>8.2f} "
+                f"{r['renders'] / r['needed']:>13.2f} {r['peak_rss_mb']:>11.0f}"
+            )
         small, large = rows[0][2], rows[1][2]
-        print(f"peak memory ratio (large / small, {large['clips'] / small['clips']:.1f}x clips): "
-              f"{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}")
+        print(
+            f"peak memory ratio (large / small, {large['clips'] / small['clips']:.1f}x clips): "
+            f"{large['peak_rss_mb'] / small['peak_rss_mb']:.2f}"
+        )
         floor = floor_seconds(rows[1][1])
-        print(f"floor for {large['clips']} clips: decode {floor['decode']:.1f}s + render {floor['render']:.1f}s + "
-              f"encode {floor['encode']:.1f}s = {floor['total']:.1f}s")
+        print(
+            f"floor for {large['clips']} clips: decode {floor['decode']:.1f}s + render {floor['render']:.1f}s + "
+            f"encode {floor['encode']:.1f}s = {floor['total']:.1f}s"
+        )
         print(f"build time {large['seconds']:.1f}s = {large['seconds'] / floor['total']:.2f}x the floor")
 
 

@@ -94,8 +94,12 @@ def main() -> None:
     parser.add_argument("--grid-size", type=int, default=55)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-second-method", action="store_true", help="Skip the avatar run on the warm cache.")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="Alternate cold runs and part timings this many times; report the minimum of each.")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="Alternate cold runs and part timings this many times; report the minimum of each.",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads [default: torch's].")
     args = parser.parse_args()
 
@@ -117,13 +121,24 @@ def main() -> None:
             dataset = str(build_demo_dataset(tmp / "demo", progress=False).folder)
             print(f"built the demo dataset in {time.perf_counter() - start:.1f}s")
         pretrained, weights_note = _clip_weights(args.clip_model, args.clip_pretrained, tmp)
-        scoring = ScoringSettings(tracker=args.tracker, grid_size=args.grid_size, clip_model=args.clip_model,
-                                  clip_pretrained=pretrained)
+        scoring = ScoringSettings(
+            tracker=args.tracker, grid_size=args.grid_size, clip_model=args.clip_model, clip_pretrained=pretrained
+        )
 
         def run(method: str, out: str, cache: str):
             clock = _Clock()
-            summary = evaluate(EvaluationConfig(method=method, dataset=dataset, out=tmp / out, cache_dir=tmp / cache,
-                                                scoring=scoring, limit=args.limit, device=args.device, progress=False))
+            summary = evaluate(
+                EvaluationConfig(
+                    method=method,
+                    dataset=dataset,
+                    out=tmp / out,
+                    cache_dir=tmp / cache,
+                    scoring=scoring,
+                    limit=args.limit,
+                    device=args.device,
+                    progress=False,
+                )
+            )
             return summary, clock.lap()
 
         # one untimed pass over one clip first: imports and kernel set-up are the process's, not the runner's
@@ -143,25 +158,35 @@ def main() -> None:
         floor_cpu = min(sum(v[1] for v in f.values()) for f in floors)
         _, (resume_wall, _) = run("ground-truth", "gt0", "cache0")
 
-        print(f"machine: {torch.get_num_threads()} torch threads, device {args.device}; CLIP {args.clip_model} "
-              f"with {weights_note}; tracker {args.tracker} {args.grid_size}x{args.grid_size}; {len(clips)} test clips")
-        print(f"ground-truth, cold cache, end to end (best of {args.repeat}): wall {cold_wall:.2f}s, cpu {cold_cpu:.2f}s "
-              f"({cold_wall / len(clips):.3f}s wall per clip); every run: "
-              + ", ".join(f"{w:.1f}/{c:.1f}s" for w, c in runs))
-        print(f"  irreducible parts alone (wall/cpu, best of {args.repeat}): "
-              + ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}s" for k, v in parts.items())
-              + f"; sum {floor_wall:.2f}/{floor_cpu:.2f}s; every sum: "
-              + ", ".join(f"{sum(v[0] for v in f.values()):.1f}/{sum(v[1] for v in f.values()):.1f}s" for f in floors))
-        print(f"  ratio total / irreducible: wall {cold_wall / floor_wall:.3f}, cpu {cold_cpu / floor_cpu:.3f}"
-              "  (goal <= 1.3)")
+        print(
+            f"machine: {torch.get_num_threads()} torch threads, device {args.device}; CLIP {args.clip_model} "
+            f"with {weights_note}; tracker {args.tracker} {args.grid_size}x{args.grid_size}; {len(clips)} test clips"
+        )
+        print(
+            f"ground-truth, cold cache, end to end (best of {args.repeat}): wall {cold_wall:.2f}s, cpu {cold_cpu:.2f}s "
+            f"({cold_wall / len(clips):.3f}s wall per clip); every run: "
+            + ", ".join(f"{w:.1f}/{c:.1f}s" for w, c in runs)
+        )
+        print(
+            f"  irreducible parts alone (wall/cpu, best of {args.repeat}): "
+            + ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}s" for k, v in parts.items())
+            + f"; sum {floor_wall:.2f}/{floor_cpu:.2f}s; every sum: "
+            + ", ".join(f"{sum(v[0] for v in f.values()):.1f}/{sum(v[1] for v in f.values()):.1f}s" for f in floors)
+        )
+        print(
+            f"  ratio total / irreducible: wall {cold_wall / floor_wall:.3f}, cpu {cold_cpu / floor_cpu:.3f}"
+            "  (goal <= 1.3)"
+        )
         stages = dict(sorted(cold.seconds.items()))
         print("  runner's own stage times (wall, last run): " + ", ".join(f"{k} {v:.2f}s" for k, v in stages.items()))
         print(f"resume of the finished ground-truth run (dataset open + model loading only): {resume_wall:.2f}s wall")
         if not args.no_second_method:
             warm, (warm_wall, _) = run("avatar", "avatar", "cache0")
-            print(f"avatar on the warm cache: {warm_wall:.2f}s wall (reference tracks {warm.cache['reference_tracks']}, "
-                  f"captions {warm.cache['captions']}; tracking {warm.seconds.get('track', 0):.2f}s vs "
-                  f"{cold.seconds.get('track', 0):.2f}s cold)")
+            print(
+                f"avatar on the warm cache: {warm_wall:.2f}s wall (reference tracks {warm.cache['reference_tracks']}, "
+                f"captions {warm.cache['captions']}; tracking {warm.seconds.get('track', 0):.2f}s vs "
+                f"{cold.seconds.get('track', 0):.2f}s cold)"
+            )
         for key, value in cold.results["metrics"].items():
             print(f"  ground-truth {key}: {value['mean']:.2f} [{value['ci95'][0]:.2f}, {value['ci95'][1]:.2f}]")
 

@@ -40,6 +40,7 @@ def tracks(seed: int) -> np.ndarray:
 
 def one_shot_einsum(generated: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """The plain way: every N x M x (T-1) product at once (float32, zero-guarded unit vectors)."""
+
     def units(t):
         d = torch.from_numpy(t).transpose(0, 1)
         d = d[:, 1:] - d[:, :-1]
@@ -80,7 +81,9 @@ def peak_memory_child(which: str, threads: int) -> None:
 def peak_memory(which: str, threads: int) -> float:
     out = subprocess.run(
         [sys.executable, __file__, "--child", which, "--threads", str(threads)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_mib"]
 

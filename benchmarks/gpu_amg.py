@@ -36,7 +36,7 @@ from amg_bench.methods.amg.random_base import full_base_components, tiny_base_co
 from amg_bench.methods.amg.unet import lora_layers, make_amg_unet
 
 PROMPT = "a man and a woman talk on a bench in a park at dusk"
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 def synchronize(device: torch.device) -> None:
@@ -58,8 +58,14 @@ def measure(name: str, run, device: torch.device, repeats: int) -> dict:
         synchronize(device)
         times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
-    row = {"name": name, "seconds_mean": statistics.mean(times), "seconds_min": min(times),
-           "peak_gib": peak, "weights_gib": weights, "repeats": repeats}
+    row = {
+        "name": name,
+        "seconds_mean": statistics.mean(times),
+        "seconds_min": min(times),
+        "peak_gib": peak,
+        "weights_gib": weights,
+        "repeats": repeats,
+    }
     memory = f"peak {peak:6.2f} GiB (weights {weights:5.2f} GiB)" if peak is not None else "memory n/a on CPU"
     print(f"{name:<28} {row['seconds_mean']:8.3f} s/video (min {row['seconds_min']:.3f})  {memory}", flush=True)
     return row
@@ -74,7 +80,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny components on CPU (checks the script)")
     args = parser.parse_args()
 
-    from diffusers import TextToVideoSDPipeline, __version__ as diffusers_version
+    from diffusers import TextToVideoSDPipeline
+    from diffusers import __version__ as diffusers_version
 
     if args.smoke:
         device, dtype, size = torch.device("cpu"), torch.float32, 16
@@ -90,17 +97,28 @@ def main() -> None:
         model.to(device=device, dtype=dtype)
     condition = np.random.default_rng(0).integers(0, 256, (args.frames, size, size, 3), dtype=np.uint8)
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"{device_name}: {dtype}, {args.frames} frames {size}x{size}, {args.steps} DDIM steps, "
-          f"guidance {args.guidance}; torch {torch.__version__}, diffusers {diffusers_version}", flush=True)
+    print(
+        f"{device_name}: {dtype}, {args.frames} frames {size}x{size}, {args.steps} DDIM steps, "
+        f"guidance {args.guidance}; torch {torch.__version__}, diffusers {diffusers_version}",
+        flush=True,
+    )
     rows = []
 
     # 1. The base text-to-video pipeline
     base = TextToVideoSDPipeline(**components)
     base.set_progress_bar_config(disable=True)
 
-    def run_base():
-        base(PROMPT, num_frames=args.frames, height=size, width=size, num_inference_steps=args.steps,
-             guidance_scale=args.guidance, generator=torch.Generator(device).manual_seed(0), output_type="np")
+    def run_base(base=base):
+        base(
+            PROMPT,
+            num_frames=args.frames,
+            height=size,
+            width=size,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            generator=torch.Generator(device).manual_seed(0),
+            output_type="np",
+        )
 
     with torch.inference_mode():
         rows.append(measure("TextToVideoSDPipeline", run_base, device, args.repeats))
@@ -108,16 +126,28 @@ def main() -> None:
     # 2. AMG on the same components (only its UNet on the GPU from here on)
     amg_unet = make_amg_unet(copy.deepcopy(components["unet"]))
     components["unet"].to("cpu")
-    del base
+    del run_base, base  # free the base pipeline before AMG's copy of the UNet moves in
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    amg = AMGPipeline(vae=components["vae"], text_encoder=components["text_encoder"],
-                      tokenizer=components["tokenizer"], unet=amg_unet, scheduler=release_scheduler())
+    amg = AMGPipeline(
+        vae=components["vae"],
+        text_encoder=components["text_encoder"],
+        tokenizer=components["tokenizer"],
+        unet=amg_unet,
+        scheduler=release_scheduler(),
+    )
     amg.set_progress_bar_config(disable=True)
 
     def run_amg():
-        amg(PROMPT, condition, num_inference_steps=args.steps, guidance_scale=args.guidance,
-            generator=torch.Generator().manual_seed(0), height=size, width=size)
+        amg(
+            PROMPT,
+            condition,
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            generator=torch.Generator().manual_seed(0),
+            height=size,
+            width=size,
+        )
 
     with torch.inference_mode():
         rows.append(measure("AMGPipeline", run_amg, device, args.repeats))
@@ -129,11 +159,19 @@ def main() -> None:
     base_seconds = rows[0]["seconds_mean"]
     for row in rows[1:]:
         ratio = row["seconds_mean"] / base_seconds
-        memory = (f", peak memory {row['peak_gib'] / rows[0]['peak_gib']:.3f}x" if row["peak_gib"] else "")
+        memory = f", peak memory {row['peak_gib'] / rows[0]['peak_gib']:.3f}x" if row["peak_gib"] else ""
         print(f"{row['name']}: {ratio:.3f}x the base pipeline's time{memory}")
-    report = {"device": device_name, "dtype": str(dtype), "frames": args.frames, "size": size,
-              "steps": args.steps, "guidance": args.guidance, "torch": torch.__version__,
-              "diffusers": diffusers_version, "rows": rows}
+    report = {
+        "device": device_name,
+        "dtype": str(dtype),
+        "frames": args.frames,
+        "size": size,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "torch": torch.__version__,
+        "diffusers": diffusers_version,
+        "rows": rows,
+    }
     if os.environ.get("OUT"):
         path = Path(os.environ["OUT"]) / "gpu_amg.json"
         path.write_text(json.dumps(report, indent=2))

@@ -43,9 +43,15 @@ CAPTIONS = (
 )
 
 
-def write_tiny_dataset(folder: str | Path, num_clips: int = 4, size: int = 64, num_frames: int = 16,
-                       split: str = "test", fingerprint: str | None = "tinyfingerprint0",
-                       captions: tuple[str, ...] | list[str] = CAPTIONS) -> Path:
+def write_tiny_dataset(
+    folder: str | Path,
+    num_clips: int = 4,
+    size: int = 64,
+    num_frames: int = 16,
+    split: str = "test",
+    fingerprint: str | None = "tinyfingerprint0",
+    captions: tuple[str, ...] | list[str] = CAPTIONS,
+) -> Path:
     """Write ``num_clips`` clips into ``folder`` (``data/<split>-*.parquet`` + ``amg_bench_build.json``)."""
     from amg_bench.data.writer import SplitWriter, dataset_features
     from amg_bench.video import encode_mp4
@@ -56,28 +62,36 @@ def write_tiny_dataset(folder: str | Path, num_clips: int = 4, size: int = 64, n
     for i in range(num_clips):
         real = moving_texture(100 + i, num_frames, size)
         avatar = moving_texture(100 + i, num_frames, size) // 2  # same motion, darker look
-        writer.write({
-            "clip_id": f"src{i % 2}_{i * 7:06d}",
-            "source_id": f"src{i % 2}",
-            "start_frame": i * 7,
-            "fps": 8.0,
-            "num_frames": num_frames,
-            "video": {"bytes": encode_mp4(real, 8.0), "path": None},
-            "avatar_video": {"bytes": encode_mp4(avatar, 8.0), "path": None},
-            "scene_caption": captions[i % len(captions)],
-            "appearance_captions": ["a person in a red shirt"],
-            "num_people": 1,
-            "person_ids": ["p0"],
-            "body_model": "mannequin",
-            "smpl": [{
-                "global_orient": [[0.0, 0.0, 0.0]] * num_frames,
-                "body_pose": [[0.0] * 69] * num_frames,
-                "betas": [0.0] * 10,
-                "transl": [[0.0, 0.0, 2.0]] * num_frames,
-            }],
-            "camera": {"intrinsics": np.eye(3).tolist(), "extrinsics": [eye] * num_frames,
-                       "height": size, "width": size},
-        })
+        writer.write(
+            {
+                "clip_id": f"src{i % 2}_{i * 7:06d}",
+                "source_id": f"src{i % 2}",
+                "start_frame": i * 7,
+                "fps": 8.0,
+                "num_frames": num_frames,
+                "video": {"bytes": encode_mp4(real, 8.0), "path": None},
+                "avatar_video": {"bytes": encode_mp4(avatar, 8.0), "path": None},
+                "scene_caption": captions[i % len(captions)],
+                "appearance_captions": ["a person in a red shirt"],
+                "num_people": 1,
+                "person_ids": ["p0"],
+                "body_model": "mannequin",
+                "smpl": [
+                    {
+                        "global_orient": [[0.0, 0.0, 0.0]] * num_frames,
+                        "body_pose": [[0.0] * 69] * num_frames,
+                        "betas": [0.0] * 10,
+                        "transl": [[0.0, 0.0, 2.0]] * num_frames,
+                    }
+                ],
+                "camera": {
+                    "intrinsics": np.eye(3).tolist(),
+                    "extrinsics": [eye] * num_frames,
+                    "height": size,
+                    "width": size,
+                },
+            }
+        )
     writer.close()
     if fingerprint:
         (folder / "amg_bench_build.json").write_text(json.dumps({"fingerprint": fingerprint}))
@@ -103,10 +117,17 @@ def save_tiny_clip(folder: str | Path, seed: int = 4) -> str:
     torch.manual_seed(seed)
     model = open_clip.model.CLIP(**model_cfg)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
-    (folder / "open_clip_config.json").write_text(json.dumps({
-        "model_cfg": model_cfg,
-        "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711]},
-    }))
+    (folder / "open_clip_config.json").write_text(
+        json.dumps(
+            {
+                "model_cfg": model_cfg,
+                "preprocess_cfg": {
+                    "mean": [0.48145466, 0.4578275, 0.40821073],
+                    "std": [0.26862954, 0.26130258, 0.27577711],
+                },
+            }
+        )
+    )
     return f"local-dir:{folder}"
 
 

@@ -12,8 +12,13 @@ def two_people_scene(scene_id: str) -> SceneScript:
         atmosphere="quiet",
         people=(
             PersonScript("person0", (-1.0, 1.0), (Leg(71, (1.0, 1.5)),), shirt="red", trousers="grey"),
-            PersonScript("person1", (1.0, 0.5), (Leg(30, (1.0, 0.5), "wave"), Leg(71, (-0.5, 1.0))),
-                         shirt="blue", trousers="black"),
+            PersonScript(
+                "person1",
+                (1.0, 0.5),
+                (Leg(30, (1.0, 0.5), "wave"), Leg(71, (-0.5, 1.0))),
+                shirt="blue",
+                trousers="black",
+            ),
         ),
         phases=((0, "two people cross"), (36, "two people keep walking")),
     )

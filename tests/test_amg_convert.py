@@ -87,14 +87,20 @@ PREFIXES = {
     "up_blocks.2.attentions.2": "output_blocks.8.1",
     "up_blocks.2.temp_attentions.2": "output_blocks.8.2",
 }
-RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "norm2": "out_layers.0", "conv2": "out_layers.3",
-          "time_emb_proj": "emb_layers.1", "conv_shortcut": "skip_connection"}
+RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "time_emb_proj": "emb_layers.1",
+    "conv_shortcut": "skip_connection",
+}
 
 
 def release_name(ours: str) -> tuple[str, bool]:
     """The release's name of one of our state-dict names, and whether it was a Conv1d weight."""
     prefix = max((p for p in PREFIXES if ours.startswith(p + ".")), key=len)
-    rest = ours[len(prefix) + 1:]
+    rest = ours[len(prefix) + 1 :]
     if ".resnets." in prefix:
         part, param = rest.rsplit(".", 1)
         rest = f"{RESNET[part]}.{param}"
@@ -122,8 +128,15 @@ def setup(tmp_path_factory):
         name, conv1d = release_name(ours)
         release[name] = tensor.clone().unsqueeze(-1) if conv1d else tensor.clone()
     checkpoint = root / "non_ema_0640000.pth"
-    torch.save({"state_dict": release, "optimizer": {"state": {}, "param_groups": []},
-                "scaler": {"scale": 65536.0}, "step": 640000}, checkpoint)
+    torch.save(
+        {
+            "state_dict": release,
+            "optimizer": {"state": {}, "param_groups": []},
+            "scaler": {"scale": 65536.0},
+            "step": 640000,
+        },
+        checkpoint,
+    )
     return root, pipe, release, checkpoint
 
 
@@ -146,8 +159,9 @@ def test_release_naming_counts(setup):
 def test_converted_folder_reproduces_outputs(setup):
     root, pipe, _, checkpoint = setup
     out = root / "converted"
-    result = CliRunner().invoke(main, ["convert", "amg", str(checkpoint), "--base", str(root / "base"),
-                                       "--out", str(out)])
+    result = CliRunner().invoke(
+        main, ["convert", "amg", str(checkpoint), "--base", str(root / "base"), "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     converted = AMGPipeline.from_pretrained(out)
     ours, theirs = pipe.unet.state_dict(), converted.unet.state_dict()
@@ -173,12 +187,15 @@ def test_unknown_key_fails_loudly(setup, tmp_path):
 
 def test_missing_lora_key_fails(setup, tmp_path):
     _, _, release, _ = setup
-    incomplete = {k: v for k, v in release.items() if k != "middle_block.2.transformer_blocks.0.attn2.to_v_lora.up_linear.weight"}
+    incomplete = {
+        k: v for k, v in release.items() if k != "middle_block.2.transformer_blocks.0.attn2.to_v_lora.up_linear.weight"
+    }
     checkpoint = tmp_path / "incomplete.pth"
     torch.save(incomplete, checkpoint)
     runner = CliRunner()
-    result = runner.invoke(main, ["convert", "amg", str(checkpoint), "--base", str(setup[0] / "base"),
-                                  "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        main, ["convert", "amg", str(checkpoint), "--base", str(setup[0] / "base"), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 1
     assert "mid_block.temp_attentions.0.transformer_blocks.0.attn2.to_v.lora_B.weight" in result.output
 
@@ -193,26 +210,34 @@ def test_base_conv_width_is_checked(setup, tmp_path):
         convert_release_checkpoint(checkpoint, tmp_path / "out", base=setup[0] / "base")
 
 
-@pytest.mark.parametrize("release_key, ours", [
-    ("input_blocks.0.1.proj_in.weight", "transformer_in.proj_in.weight"),
-    ("input_blocks.9.op.weight", "down_blocks.2.downsamplers.0.conv.weight"),
-    ("input_blocks.11.0.temopral_conv.conv4.3.bias", "down_blocks.3.temp_convs.1.conv4.3.bias"),
-    ("output_blocks.2.1.conv.weight", "up_blocks.0.upsamplers.0.conv.weight"),
-    ("output_blocks.8.3.conv.weight", "up_blocks.2.upsamplers.0.conv.weight"),
-    ("output_blocks.11.2.transformer_blocks.0.attn1.to_k_lora.down_linear.weight",
-     "up_blocks.3.temp_attentions.2.transformer_blocks.0.attn1.to_k.lora_A.weight"),
-    ("middle_block.3.skip_connection.weight", "mid_block.resnets.1.conv_shortcut.weight"),
-])
+@pytest.mark.parametrize(
+    "release_key, ours",
+    [
+        ("input_blocks.0.1.proj_in.weight", "transformer_in.proj_in.weight"),
+        ("input_blocks.9.op.weight", "down_blocks.2.downsamplers.0.conv.weight"),
+        ("input_blocks.11.0.temopral_conv.conv4.3.bias", "down_blocks.3.temp_convs.1.conv4.3.bias"),
+        ("output_blocks.2.1.conv.weight", "up_blocks.0.upsamplers.0.conv.weight"),
+        ("output_blocks.8.3.conv.weight", "up_blocks.2.upsamplers.0.conv.weight"),
+        (
+            "output_blocks.11.2.transformer_blocks.0.attn1.to_k_lora.down_linear.weight",
+            "up_blocks.3.temp_attentions.2.transformer_blocks.0.attn1.to_k.lora_A.weight",
+        ),
+        ("middle_block.3.skip_connection.weight", "mid_block.resnets.1.conv_shortcut.weight"),
+    ],
+)
 def test_full_size_names(release_key, ours):
     assert map_release_key(release_key, layers_per_block=2).name == ours
 
 
-@pytest.mark.parametrize("release_key", [
-    "input_blocks.3.0.in_layers.0.weight",       # a downsampler slot holds no resnet
-    "input_blocks.1.op.weight",                  # and a resnet slot no downsampler
-    "output_blocks.1.1.conv.weight",             # upsamplers only end a level
-    "input_blocks.1.1.transformer_blocks.0.attn1.to_q.bias",
-    "input_blocks.1.3.norm.weight",
-])
+@pytest.mark.parametrize(
+    "release_key",
+    [
+        "input_blocks.3.0.in_layers.0.weight",  # a downsampler slot holds no resnet
+        "input_blocks.1.op.weight",  # and a resnet slot no downsampler
+        "output_blocks.1.1.conv.weight",  # upsamplers only end a level
+        "input_blocks.1.1.transformer_blocks.0.attn1.to_q.bias",
+        "input_blocks.1.3.norm.weight",
+    ],
+)
 def test_misplaced_names_are_unmapped(release_key):
     assert map_release_key(release_key, layers_per_block=2) is None

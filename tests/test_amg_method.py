@@ -31,8 +31,15 @@ def model_dir(tmp_path_factory):
 
 def request(seed=0, height=16, width=16, frames=16, clip_seed=0):
     condition = np.random.default_rng(clip_seed).integers(0, 256, (frames, 24, 32, 3), dtype=np.uint8)
-    return GenerationRequest(clip_id=f"clip{clip_seed}", prompt="a woman dances in a park", condition=condition,
-                             num_frames=frames, height=height, width=width, seed=seed)
+    return GenerationRequest(
+        clip_id=f"clip{clip_seed}",
+        prompt="a woman dances in a park",
+        condition=condition,
+        num_frames=frames,
+        height=height,
+        width=width,
+        seed=seed,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +62,15 @@ def test_output_resized_to_the_request(method):
 
 def test_generate_matches_the_pipeline(method):
     req = request(seed=9)
-    direct = method.pipeline(req.prompt, req.condition, num_inference_steps=3, guidance_scale=3.0,
-                             generator=torch.Generator().manual_seed(9), height=16, width=16).frames[0]
+    direct = method.pipeline(
+        req.prompt,
+        req.condition,
+        num_inference_steps=3,
+        guidance_scale=3.0,
+        generator=torch.Generator().manual_seed(9),
+        height=16,
+        width=16,
+    ).frames[0]
     expected = (np.clip(direct, 0, 1) * 255).round().astype(np.uint8)
     np.testing.assert_array_equal(method.generate(req), expected)
 

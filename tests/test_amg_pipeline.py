@@ -12,7 +12,6 @@ from amg_bench.methods.amg.pipeline import AMGPipeline, center_crop_to_aspect
 from amg_bench.methods.amg.random_base import randomize_trainable, save_base_folder, tiny_base_components
 from amg_bench.methods.amg.unet import add_lora, lora_layers, make_amg_unet
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -58,9 +57,13 @@ def test_lora_targets_every_spatial_and_temporal_attention():
     layers = set(lora_layers(unet))
     names = [name for name, module in unet.named_modules() if module in layers]
     spatial = {n.split(".transformer_blocks")[0] for n in names if ".attentions." in n}
-    temporal = {n.split(".transformer_blocks")[0] for n in names if ".temp_attentions." in n or n.startswith("transformer_in.")}
+    temporal = {
+        n.split(".transformer_blocks")[0] for n in names if ".temp_attentions." in n or n.startswith("transformer_in.")
+    }
     assert (len(spatial), len(temporal)) == (16, 17)
-    assert {n.rsplit(".attn", 1)[1] for n in names} == {f"{a}.{p}" for a in "12" for p in ("to_q", "to_k", "to_v", "to_out.0")}
+    assert {n.rsplit(".attn", 1)[1] for n in names} == {
+        f"{a}.{p}" for a in "12" for p in ("to_q", "to_k", "to_v", "to_out.0")
+    }
     lora_keys = [k for k in unet.state_dict() if ".lora_" in k]
     assert (base_keys, len(lora_keys)) == (1480, 528)
 
@@ -107,20 +110,25 @@ def test_guidance_branches_share_the_condition(pipe):
         with_kwargs=True,
     )
     video = condition_video()
-    pipe("a person walks", video, num_inference_steps=2, guidance_scale=3.0,
-         generator=torch.Generator().manual_seed(0), output_type="latent")
+    pipe(
+        "a person walks",
+        video,
+        num_inference_steps=2,
+        guidance_scale=3.0,
+        generator=torch.Generator().manual_seed(0),
+        output_type="latent",
+    )
     hook.remove()
-    expected_condition = pipe.encode_video(pipe.preprocess_video(video, 16, 16),
-                                           torch.Generator().manual_seed(0))[0]
+    expected_condition = pipe.encode_video(pipe.preprocess_video(video, 16, 16), torch.Generator().manual_seed(0))[0]
     empty = pipe.encode_prompt([""], "cpu")[0]
     prompt = pipe.encode_prompt(["a person walks"], "cpu")[0]
     assert len(seen) == 2
     for sample, text in seen:
         assert sample.shape == (2, 8, 16, 8, 8)
-        assert torch.equal(sample[0, 4:], sample[1, 4:])           # the unconditional branch keeps the condition
+        assert torch.equal(sample[0, 4:], sample[1, 4:])  # the unconditional branch keeps the condition
         assert torch.equal(sample[0, :4], sample[1, :4])
         torch.testing.assert_close(sample[0, 4:], expected_condition)
-        torch.testing.assert_close(text[0], empty)                 # only the text differs
+        torch.testing.assert_close(text[0], empty)  # only the text differs
         torch.testing.assert_close(text[1], prompt)
     assert not torch.allclose(empty, prompt)
 
@@ -129,8 +137,9 @@ def test_changing_the_condition_changes_the_video(pipe):
     randomize_trainable(pipe.unet)
 
     def run(seed):
-        return pipe("a dancer", condition_video(seed), num_inference_steps=3,
-                    generator=torch.Generator().manual_seed(7)).frames
+        return pipe(
+            "a dancer", condition_video(seed), num_inference_steps=3, generator=torch.Generator().manual_seed(7)
+        ).frames
 
     first, again, other = run(0), run(0), run(1)
     assert first.shape == (1, 16, 16, 16, 3)
@@ -144,7 +153,7 @@ def test_release_scheduler(pipe, tmp_path):
     scheduler.set_timesteps(20)
     assert scheduler.timesteps.tolist() == list(range(951, 0, -50))
     # VGen "linear_sd": betas linear in sqrt space, float64 in the release.
-    betas = np.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=np.float64) ** 2
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=np.float64) ** 2
     alphas_cumprod = np.cumprod(1 - betas)
     np.testing.assert_allclose(scheduler.alphas_cumprod.numpy(), alphas_cumprod, rtol=1e-5)
     # One DDIM step (eta 0) as the release writes it: x0 from eps, then to t - 50 (clamped at 0).
@@ -176,7 +185,8 @@ def test_save_and_load_round_trip(pipe, tmp_path):
     torch.testing.assert_close(
         loaded("a cat", condition_video(), generator=torch.Generator().manual_seed(0), **kwargs).frames,
         pipe("a cat", condition_video(), generator=torch.Generator().manual_seed(0), **kwargs).frames,
-        rtol=1e-5, atol=1e-5,
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 

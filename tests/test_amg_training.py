@@ -15,7 +15,11 @@ from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_compon
 from amg_bench.methods.amg.unet import is_trainable_name, mark_trainable
 from amg_bench.training import latent_cache
 from amg_bench.training.amg import (
-    AMGTrainingConfig, diffusion_loss, enable_block_checkpointing, list_checkpoints, train_amg,
+    AMGTrainingConfig,
+    diffusion_loss,
+    enable_block_checkpointing,
+    list_checkpoints,
+    train_amg,
 )
 from amg_bench.training.data import iter_clip_sources, resolve_dataset
 from amg_bench.video import encode_mp4
@@ -45,8 +49,15 @@ def write_dataset(folder, clips=NUM_CLIPS, seed=0):
         rows["avatar_video"].append({"bytes": encode_mp4(smooth_clip(rng), 8), "path": None})
         rows["scene_caption"].append(["a man walks", "two people dance", "a girl runs", "a dog sits", "rain"][i % 5])
         rows["num_people"].append(1)
-    features = Features({"clip_id": Value("string"), "video": Video(), "avatar_video": Video(),
-                         "scene_caption": Value("string"), "num_people": Value("int32")})
+    features = Features(
+        {
+            "clip_id": Value("string"),
+            "video": Video(),
+            "avatar_video": Video(),
+            "scene_caption": Value("string"),
+            "num_people": Value("int32"),
+        }
+    )
     (folder / "data").mkdir(parents=True)
     Dataset.from_dict(rows, features=features).to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
     return folder
@@ -61,9 +72,18 @@ def world(tmp_path_factory):
 
 
 def config(world, out, **overrides):
-    options = dict(dataset=str(world / "data"), base=str(world / "base"), out=str(out), max_steps=5, batch_size=2,
-                   learning_rate=1e-3, warmup_steps=0, checkpoint_every=2, seed=0,
-                   cache_dir=str(world / "cache"))
+    options = dict(
+        dataset=str(world / "data"),
+        base=str(world / "base"),
+        out=str(out),
+        max_steps=5,
+        batch_size=2,
+        learning_rate=1e-3,
+        warmup_steps=0,
+        checkpoint_every=2,
+        seed=0,
+        cache_dir=str(world / "cache"),
+    )
     options.update(overrides)
     return AMGTrainingConfig(**options)
 
@@ -83,8 +103,9 @@ def cached_batch(world, clip_ids=("demo_000000", "demo_000001")):
 
 def mean_loss(unet, scheduler, batch, seeds=range(6)):
     with torch.no_grad():
-        return float(np.mean([diffusion_loss(unet, scheduler, batch, torch.Generator().manual_seed(s)).item()
-                              for s in seeds]))
+        return float(
+            np.mean([diffusion_loss(unet, scheduler, batch, torch.Generator().manual_seed(s)).item() for s in seeds])
+        )
 
 
 def initial_pipeline(world, seed=0):
@@ -97,8 +118,9 @@ def initial_pipeline(world, seed=0):
 
 def test_a_few_steps_on_a_fixed_batch_lower_the_loss(world, tmp_path):
     two_clips = resolve_dataset(str(world / "data")).select(range(2))
-    final = train_amg(config(world, tmp_path / "fixed", dataset=two_clips, max_steps=6, checkpoint_every=6,
-                             learning_rate=3e-3))
+    final = train_amg(
+        config(world, tmp_path / "fixed", dataset=two_clips, max_steps=6, checkpoint_every=6, learning_rate=3e-3)
+    )
     trained, initial = AMGPipeline.from_pretrained(final), initial_pipeline(world)
     batch = cached_batch(world, two_clips["clip_id"])
     before, after = mean_loss(initial.unet, initial.scheduler, batch), mean_loss(trained.unet, trained.scheduler, batch)
@@ -127,9 +149,30 @@ def test_training_changes_only_lora_and_conv(world, run_a):
 def test_resume_continues_from_the_saved_step(world, run_a, tmp_path):
     out_b = tmp_path / "run_b"
     runner = CliRunner()
-    args = ["train", "amg", "--dataset", str(world / "data"), "--base", str(world / "base"), "--out", str(out_b),
-            "--batch-size", "2", "--learning-rate", "1e-3", "--warmup-steps", "0", "--checkpoint-every", "2",
-            "--seed", "0", "--cache-dir", str(world / "cache"), "--num-workers", "0"]
+    args = [
+        "train",
+        "amg",
+        "--dataset",
+        str(world / "data"),
+        "--base",
+        str(world / "base"),
+        "--out",
+        str(out_b),
+        "--batch-size",
+        "2",
+        "--learning-rate",
+        "1e-3",
+        "--warmup-steps",
+        "0",
+        "--checkpoint-every",
+        "2",
+        "--seed",
+        "0",
+        "--cache-dir",
+        str(world / "cache"),
+        "--num-workers",
+        "0",
+    ]
     first = runner.invoke(main, args + ["--max-steps", "2"])
     assert first.exit_code == 0, first.output
     again = runner.invoke(main, args + ["--max-steps", "2"])
@@ -159,10 +202,13 @@ def test_latent_cache_is_computed_once_and_keyed_by_content(world, tmp_path, mon
     assert item["prompt_embeds"].shape == (16, 32)
     assert paths[0].name.startswith("demo_000000-")
 
-    edited = latent_cache.ClipSource(sources[0].clip_id, sources[0].video + b"\0", sources[0].condition,
-                                     sources[0].caption)
+    edited = latent_cache.ClipSource(
+        sources[0].clip_id, sources[0].video + b"\0", sources[0].condition, sources[0].caption
+    )
     encoders = "x"
-    assert latent_cache.cache_key(edited, encoders, 16, 16, 16) != latent_cache.cache_key(sources[0], encoders, 16, 16, 16)
+    assert latent_cache.cache_key(edited, encoders, 16, 16, 16) != latent_cache.cache_key(
+        sources[0], encoders, 16, 16, 16
+    )
     with torch.no_grad():
         pipe.vae.decoder.conv_out.bias.add_(1.0)  # another VAE -> other files
     assert latent_cache.build_cache(pipe, sources, tmp_path, **kwargs)[0] != paths[0]

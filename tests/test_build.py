@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from scenes_for_tests import two_people_scene
 
 from amg_bench.cli import main
@@ -41,9 +40,23 @@ def test_round_trip_through_load_dataset(built, sources):
     ds = load_benchmark(out)
     assert {name: len(split) for name, split in ds.items()} == report.splits == {"train": 20, "test": 7}
     row = ds["test"][0]
-    expected_columns = {"clip_id", "source_id", "start_frame", "fps", "num_frames", "video", "avatar_video",
-                        "pose_video", "scene_caption", "appearance_captions", "num_people", "person_ids",
-                        "body_model", "smpl", "camera"}
+    expected_columns = {
+        "clip_id",
+        "source_id",
+        "start_frame",
+        "fps",
+        "num_frames",
+        "video",
+        "avatar_video",
+        "pose_video",
+        "scene_caption",
+        "appearance_captions",
+        "num_people",
+        "person_ids",
+        "body_model",
+        "smpl",
+        "camera",
+    }
     assert set(ds["test"].column_names) == expected_columns
     for column in ("video", "avatar_video", "pose_video"):
         frames = to_frames(row[column])
@@ -70,8 +83,10 @@ def test_card_matches_the_data(built):
     front = yaml.safe_load(card.split("---")[1])
     splits = {s["name"]: s["num_examples"] for s in front["dataset_info"]["splits"]}
     assert splits == report.splits
-    assert front["configs"][0]["data_files"] == [{"split": "train", "path": "data/train-*"},
-                                                 {"split": "test", "path": "data/test-*"}]
+    assert front["configs"][0]["data_files"] == [
+        {"split": "train", "path": "data/train-*"},
+        {"split": "test", "path": "data/test-*"},
+    ]
     for key in ("license", "task_categories", "size_categories", "tags", "pretty_name"):
         assert front[key], key
     assert "pose_video" in card and "Boundary leakage" in card and "2409.01502" in card
@@ -89,16 +104,20 @@ def test_each_needed_frame_is_rendered_once(built):
 
 def _decoded(folder):
     ds = load_benchmark(folder, decode_videos=False)
-    return {row["clip_id"]: [to_frames(row[c]) for c in ("video", "avatar_video", "pose_video")]
-            for split in ds.values() for row in split}
+    return {
+        row["clip_id"]: [to_frames(row[c]) for c in ("video", "avatar_video", "pose_video")]
+        for split in ds.values()
+        for row in split
+    }
 
 
 def test_builds_are_reproducible(sources, built, tmp_path):
     # Renders are byte-identical; x264 itself may order its bitstream differently between runs,
     # so the comparison is on decoded frames.
     out, report = built
-    again = build_dataset(sources, tmp_path / "again", BuildConfig(train_size=20, resolution=64, pose_video=True),
-                          progress=False)
+    again = build_dataset(
+        sources, tmp_path / "again", BuildConfig(train_size=20, resolution=64, pose_video=True), progress=False
+    )
     assert again.splits == report.splits
     first, second = _decoded(out), _decoded(tmp_path / "again")
     assert first.keys() == second.keys()
@@ -113,8 +132,9 @@ def test_a_lost_subject_drops_exactly_the_windows_sampling_that_frame(sources, t
     motion = load_motion(lost / "tiny.npz")
     motion.valid[1, LOST_FRAME] = False
     save_motion(lost / "tiny.npz", motion)
-    result = build_dataset(lost / "manifest.yaml", tmp_path / "lost_ds", BuildConfig(train_size=5, resolution=32),
-                           progress=False)
+    result = build_dataset(
+        lost / "manifest.yaml", tmp_path / "lost_ds", BuildConfig(train_size=5, resolution=32), progress=False
+    )
     ds = load_benchmark(tmp_path / "lost_ds", decode_videos=False)
     starts = sorted(r for split in ds.values() for r in split["start_frame"])
     sampling = {LOST_FRAME - 3 * k for k in range(16)}
@@ -125,8 +145,9 @@ def test_a_lost_subject_drops_exactly_the_windows_sampling_that_frame(sources, t
 def test_split_gap_that_empties_test_is_an_error(sources, tmp_path):
     # all 27 windows of the 72-frame source overlap each other, so the gap leaves no test window
     with pytest.raises(BuildError, match="no test window left after --split-gap"):
-        build_dataset(sources, tmp_path / "gap", BuildConfig(train_size=2, resolution=32, split_gap=True),
-                      progress=False)
+        build_dataset(
+            sources, tmp_path / "gap", BuildConfig(train_size=2, resolution=32, split_gap=True), progress=False
+        )
     assert not (tmp_path / "gap").exists()
 
 
@@ -162,8 +183,9 @@ def _run(args):
 
 def _bad(folder, tmp_path, *extra):
     out = tmp_path / "out"
-    code, output = _run(["build-dataset", "--manifest", str(folder / "manifest.yaml"), "--out", str(out),
-                         "--resolution", "32", *extra])
+    code, output = _run(
+        ["build-dataset", "--manifest", str(folder / "manifest.yaml"), "--out", str(out), "--resolution", "32", *extra]
+    )
     assert code == 1, output
     assert output.startswith("error: ") and len(output.splitlines()) == 1, output
     assert not out.exists()
@@ -226,7 +248,9 @@ def test_cli_no_valid_window(sources, tmp_path):
 
 def test_cli_train_size_too_large(sources, tmp_path):
     folder = _copy_sources(sources, tmp_path)
-    assert "--train-size 500 leaves no test window: only 27 valid windows" in _bad(folder, tmp_path, "--train-size", "500")
+    assert "--train-size 500 leaves no test window: only 27 valid windows" in _bad(
+        folder, tmp_path, "--train-size", "500"
+    )
 
 
 def test_cli_missing_caption(sources, tmp_path):
@@ -246,8 +270,9 @@ def test_cli_output_exists(sources, tmp_path):
 
 def test_cli_build_info_and_publish_dry_run(sources, tmp_path):
     out = tmp_path / "cli_ds"
-    code, output = _run(["build-dataset", "--manifest", str(sources), "--out", str(out), "--train-size", "20",
-                         "--resolution", "32"])
+    code, output = _run(
+        ["build-dataset", "--manifest", str(sources), "--out", str(out), "--train-size", "20", "--resolution", "32"]
+    )
     assert code == 0, output
     assert "train 20, test 7 clips" in output
     code, output = _run(["info", str(out)])

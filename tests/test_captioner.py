@@ -18,8 +18,16 @@ from scipy.spatial.transform import Rotation
 
 from amg_bench.cli import main
 from amg_bench.data.body_model import load_body_model
-from amg_bench.data.captioner import (APPEARANCE_QUESTION, SCENE_QUESTION, CaptionCache, VLMCaptioner,
-                                      caption_manifest, caption_video, draw_box, plan_requests)
+from amg_bench.data.captioner import (
+    APPEARANCE_QUESTION,
+    SCENE_QUESTION,
+    CaptionCache,
+    VLMCaptioner,
+    caption_manifest,
+    caption_video,
+    draw_box,
+    plan_requests,
+)
 from amg_bench.data.captions import load_captions
 from amg_bench.data.motion import Motion, save_motion
 from amg_bench.data.render import NEAR, Camera, person_bbox
@@ -39,28 +47,62 @@ def save_tiny_llava(folder):
     """A random LLaVA laid out like llava-hf/llava-1.5-7b-hf (config, processor, tokenizer, chat template)."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+        PreTrainedTokenizerFast,
+    )
 
     words = SPECIAL + ["USER:", "ASSISTANT:"] + SCENE_QUESTION.split() + APPEARANCE_QUESTION.split()
     words += [f"word{i}" for i in range(40)]
     vocab = {word: index for index, word in enumerate(dict.fromkeys(words))}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
-                                        eos_token="</s>", extra_special_tokens={"image_token": "<image>"})
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        extra_special_tokens={"image_token": "<image>"},
+    )
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
-        tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default", chat_template=TEMPLATE,
+        tokenizer=tokenizer,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        chat_template=TEMPLATE,
         num_additional_image_tokens=1,
     )
     config = LlavaConfig(
-        vision_config=CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                       image_size=32, patch_size=8, projection_dim=16),
-        text_config=LlamaConfig(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
-                                pad_token_id=vocab["<pad>"], bos_token_id=vocab["<s>"], eos_token_id=vocab["</s>"]),
-        image_token_index=vocab["<image>"], vision_feature_select_strategy="default", vision_feature_layer=-1,
+        vision_config=CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+            projection_dim=16,
+        ),
+        text_config=LlamaConfig(
+            vocab_size=len(vocab),
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            pad_token_id=vocab["<pad>"],
+            bos_token_id=vocab["<s>"],
+            eos_token_id=vocab["</s>"],
+        ),
+        image_token_index=vocab["<image>"],
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-1,
     )
     torch.manual_seed(0)
     model = LlavaForConditionalGeneration(config)
@@ -94,21 +136,29 @@ def walking_source(folder):
     upright = Rotation.from_euler("x", [[180.0]] * 2, degrees=True).as_rotvec()
     t = np.linspace(0, 1, FRAMES)
     transl = np.zeros((2, FRAMES, 3))
-    transl[0] = np.stack([0.2 + 1.2 * t ** 3, np.full(FRAMES, 0.2), 9.0 - 5.5 * t], 1)
+    transl[0] = np.stack([0.2 + 1.2 * t**3, np.full(FRAMES, 0.2), 9.0 - 5.5 * t], 1)
     transl[1] = (-0.8, 0.2, 7.0)
     focal = 548 * max(SIZE) / 512
     motion = Motion(
-        global_orient=np.repeat(upright[:, None], FRAMES, 1), body_pose=rng.normal(0, 0.1, (2, FRAMES, 69)),
-        betas=np.zeros((2, 10)), transl=transl, valid=np.ones((2, FRAMES), bool),
+        global_orient=np.repeat(upright[:, None], FRAMES, 1),
+        body_pose=rng.normal(0, 0.1, (2, FRAMES, 69)),
+        betas=np.zeros((2, 10)),
+        transl=transl,
+        valid=np.ones((2, FRAMES), bool),
         intrinsics=[[focal, 0, SIZE[1] / 2], [0, focal, SIZE[0] / 2], [0, 0, 1]],
-        extrinsics=np.repeat(np.eye(4)[None], FRAMES, 0), image_size=SIZE, person_ids=["walker", "stander"],
+        extrinsics=np.repeat(np.eye(4)[None], FRAMES, 0),
+        image_size=SIZE,
+        person_ids=["walker", "stander"],
     )
     save_motion(folder / "walk.npz", motion)
     frames = np.clip(128 + rng.normal(0, 4, (FRAMES, *SIZE, 3)), 0, 255).astype(np.uint8)
     frames[:, :, :, 0] = 60  # no red: a drawn box stands out
     write_video(folder / "walk.mp4", frames, fps=24)
-    (folder / "manifest.yaml").write_text(yaml.safe_dump(
-        {"sources": [{"id": "walk", "video": "walk.mp4", "motion": "walk.npz", "captions": "walk.json"}]}))
+    (folder / "manifest.yaml").write_text(
+        yaml.safe_dump(
+            {"sources": [{"id": "walk", "video": "walk.mp4", "motion": "walk.npz", "captions": "walk.json"}]}
+        )
+    )
     return motion
 
 
@@ -131,12 +181,20 @@ def test_draw_box_outlines_exactly_the_box():
 
 
 def _box_inside(motion, body, person, frame):
-    vertices, _ = body.forward(motion.global_orient[person, [frame]], motion.body_pose[person, [frame]],
-                               motion.betas[person], motion.transl[person, [frame]])
+    vertices, _ = body.forward(
+        motion.global_orient[person, [frame]],
+        motion.body_pose[person, [frame]],
+        motion.betas[person],
+        motion.transl[person, [frame]],
+    )
     camera = Camera(motion.intrinsics, motion.extrinsics[frame], *SIZE)
     uv = camera.project(vertices[0])
-    inside = (camera.to_camera(vertices[0])[:, 2] > NEAR).all() and uv.min() >= 0 and \
-        uv[:, 0].max() <= SIZE[1] - 1 and uv[:, 1].max() <= SIZE[0] - 1
+    inside = (
+        (camera.to_camera(vertices[0])[:, 2] > NEAR).all()
+        and uv.min() >= 0
+        and uv[:, 0].max() <= SIZE[1] - 1
+        and uv[:, 1].max() <= SIZE[0] - 1
+    )
     box = person_bbox(vertices[0], camera)
     return inside, (box[2] - box[0]) * (box[3] - box[1]), box
 
@@ -178,21 +236,23 @@ def test_prompts_and_box_images_reach_the_model(source, body, captioner, tmp_pat
         del captioner.generate, captioner.model.generate
     requests = plan_requests(motion, FRAMES, body)
     assert stats.generated == len(requests) == 15 + 2 and stats.cached == 0
-    batches = {q: [len(images) for question, images in seen_images if question == q] for q in (SCENE_QUESTION,
-                                                                                           APPEARANCE_QUESTION)}
+    batches = {
+        q: [len(images) for question, images in seen_images if question == q]
+        for q in (SCENE_QUESTION, APPEARANCE_QUESTION)
+    }
     assert batches == {SCENE_QUESTION: [4, 4, 4, 3], APPEARANCE_QUESTION: [2]}  # per question, the rest at the end
     assert captioner.prompt(SCENE_QUESTION) == f"USER: <image>\n{SCENE_QUESTION} ASSISTANT:"
     assert sum(p == f"USER: {SCENE_QUESTION} ASSISTANT:" for p in seen_prompts) == 15
     assert sum(p == f"USER: {APPEARANCE_QUESTION} ASSISTANT:" for p in seen_prompts) == 2
     scene_images = [i for q, images in seen_images if q == SCENE_QUESTION for i in images]
     assert not any((image == (255, 0, 0)).all(-1).any() for image in scene_images)  # no box on scene frames
-    (_, appearance_images), = [(q, images) for q, images in seen_images if q == APPEARANCE_QUESTION]
+    ((_, appearance_images),) = [(q, images) for q, images in seen_images if q == APPEARANCE_QUESTION]
     boxes = [r.box for r in sorted(requests, key=lambda r: r.frame) if r.person_id is not None]  # video order
     for image, (u0, v0, u1, v1) in zip(appearance_images, boxes):
         red = (image == (255, 0, 0)).all(-1)
-        assert red[v0, u0:u1 + 1].all() and red[v1, u0:u1 + 1].all()  # top and bottom edges
-        assert red[v0:v1 + 1, u0].all() and red[v0:v1 + 1, u1].all()  # left and right edges
-        assert not red[v0 + 3: v1 - 2, u0 + 3: u1 - 2].any()  # nothing inside the outline
+        assert red[v0, u0 : u1 + 1].all() and red[v1, u0 : u1 + 1].all()  # top and bottom edges
+        assert red[v0 : v1 + 1, u0].all() and red[v0 : v1 + 1, u1].all()  # left and right edges
+        assert not red[v0 + 3 : v1 - 2, u0 + 3 : u1 - 2].any()  # nothing inside the outline
         assert red.sum() <= 3 * 2 * ((u1 - u0) + (v1 - v0) + 6)  # an outline (cv2 draws thickness 2 3 px wide)
     assert sorted(captions.scene_frames) == list(range(24, 39))
     assert all(len(text.split()) == 3 for text in [*captions.scene_frames.values(), *captions.appearance.values()])
@@ -244,18 +304,33 @@ def test_unavailable_model_says_how_to_download_it(monkeypatch):
 def test_cli_caption(source, tiny_model, tmp_path):
     folder, _ = source
     manifest = folder / "manifest.yaml"
-    args = ["caption", str(manifest), "--model", str(tiny_model), "--device", "cpu", "--max-new-tokens", "2",
-            "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--overwrite"]
+    args = [
+        "caption",
+        str(manifest),
+        "--model",
+        str(tiny_model),
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        "2",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--no-progress",
+        "--overwrite",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "walk: wrote" in result.output
     assert "15 scene frames, 2 person(s); 17 generated, 0 from cache" in result.output
     result = CliRunner().invoke(main, args[:-1])
     assert result.exit_code == 0 and "walk: kept existing" in result.output
-    for model, message in ((tmp_path / "nowhere", "nowhere does not exist"),
-                           ("someone/absent-vlm", "hf download someone/absent-vlm")):
-        result = CliRunner().invoke(main, ["caption", str(manifest), "--model", str(model), "--overwrite",
-                                           "--no-progress"])
+    for model, message in (
+        (tmp_path / "nowhere", "nowhere does not exist"),
+        ("someone/absent-vlm", "hf download someone/absent-vlm"),
+    ):
+        result = CliRunner().invoke(
+            main, ["caption", str(manifest), "--model", str(model), "--overwrite", "--no-progress"]
+        )
         assert result.exit_code == 1 and message in result.output
         assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
 

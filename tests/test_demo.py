@@ -10,7 +10,10 @@ from amg_bench.data.demo import write_demo_sources
 from amg_bench.data.demo_motion import Leg, PersonScript, SceneScript
 
 SCENE = SceneScript(
-    id="demojob", num_frames=56, setting="a test yard", atmosphere="quiet",
+    id="demojob",
+    num_frames=56,
+    setting="a test yard",
+    atmosphere="quiet",
     people=(PersonScript("person0", (-1.0, 1.0), (Leg(55, (1.0, 1.5)),), shirt="red", trousers="grey"),),
     phases=((0, "a person walks"),),
 )
@@ -22,8 +25,9 @@ def test_demo_job_on_a_built_dataset(tmp_path, monkeypatch):
     dataset = tmp_path / "ds"
     build_dataset(manifest, dataset, BuildConfig(train_size=8, resolution=64), progress=False)
     runs, board = tmp_path / "runs", tmp_path / "board"
-    result = CliRunner().invoke(main, ["demo", "--dataset", str(dataset), "--runs", str(runs), "--out", str(board),
-                                       "--grid-size", "6"])
+    result = CliRunner().invoke(
+        main, ["demo", "--dataset", str(dataset), "--runs", str(runs), "--out", str(board), "--grid-size", "6"]
+    )
     assert result.exit_code == 0, result.output
     assert "CLIP score skipped" in result.output and "download" in result.output
     for method in ("ground-truth", "avatar"):

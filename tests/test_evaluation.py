@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from datasets_for_tests import save_tiny_clip, write_tiny_dataset
 
 import amg_bench.evaluation.runner as runner_module
 from amg_bench.cli import main
@@ -27,8 +28,6 @@ from amg_bench.methods.base import Method
 from amg_bench.methods.reference import GroundTruth
 from amg_bench.metrics.trackers.klt import KLTTracker
 from amg_bench.video import read_video
-
-from datasets_for_tests import save_tiny_clip, write_tiny_dataset
 
 TESTS_DIR = Path(__file__).parent
 GRID = 5
@@ -55,10 +54,16 @@ def tiny(tmp_path_factory):
 
 
 def _config(tiny, out, cache, method="ground-truth", metrics=("clip", "motion"), **kwargs) -> EvaluationConfig:
-    scoring = ScoringSettings(metrics=metrics, grid_size=kwargs.pop("grid_size", GRID), eval_size=(SIZE, SIZE),
-                              clip_model=tiny["clip"], clip_pretrained=None)
-    return EvaluationConfig(method=method, dataset=tiny["dataset"], out=out, cache_dir=cache, scoring=scoring,
-                            progress=False, **kwargs)
+    scoring = ScoringSettings(
+        metrics=metrics,
+        grid_size=kwargs.pop("grid_size", GRID),
+        eval_size=(SIZE, SIZE),
+        clip_model=tiny["clip"],
+        clip_pretrained=None,
+    )
+    return EvaluationConfig(
+        method=method, dataset=tiny["dataset"], out=out, cache_dir=cache, scoring=scoring, progress=False, **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +78,24 @@ def _without_created(results: dict) -> dict:
 
 
 def _cli_args(tiny, out, cache, method="ground-truth"):
-    return ["evaluate", "--method", method, "--dataset", tiny["dataset"], "--out", str(out), "--cache-dir", str(cache),
-            "--grid-size", str(GRID), "--eval-size", f"{SIZE}x{SIZE}", "--clip-model", tiny["clip"], "--no-progress"]
+    return [
+        "evaluate",
+        "--method",
+        method,
+        "--dataset",
+        tiny["dataset"],
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--grid-size",
+        str(GRID),
+        "--eval-size",
+        f"{SIZE}x{SIZE}",
+        "--clip-model",
+        tiny["clip"],
+        "--no-progress",
+    ]
 
 
 @pytest.fixture
@@ -97,6 +118,7 @@ def counters(monkeypatch):
 
 
 # ---- end to end ------------------------------------------------------------------------------
+
 
 def test_cli_ground_truth_end_to_end(tiny, tmp_path):
     out = tmp_path / "gt"
@@ -140,12 +162,15 @@ def test_cli_ground_truth_end_to_end(tiny, tmp_path):
         assert record["caption_truncated"] is False and record["failure"] is None
         assert record["seed"] == clip_seed(0, record["clip_id"])
         stored = read_video(out / "videos" / f"{record['clip_id']}.mp4")
-        assert stored.shape == real.shape and np.abs(stored.astype(int) - real).mean() < 10  # H.264 (yuv420p) round trip
+        assert (
+            stored.shape == real.shape and np.abs(stored.astype(int) - real).mean() < 10
+        )  # H.264 (yuv420p) round trip
 
 
 def test_long_caption_is_flagged_truncated(tiny, tmp_path):
-    folder = write_tiny_dataset(tmp_path / "long", num_clips=1, size=SIZE,
-                                captions=[" ".join(["a person walks across a sunny park"] * 20)])
+    folder = write_tiny_dataset(
+        tmp_path / "long", num_clips=1, size=SIZE, captions=[" ".join(["a person walks across a sunny park"] * 20)]
+    )
     summary = evaluate(_config({**tiny, "dataset": str(folder)}, tmp_path / "out", tmp_path / "cache"))
     record = json.loads((tmp_path / "out" / "scores.jsonl").read_text())
     assert record["caption_truncated"] is True and summary.ok
@@ -153,25 +178,39 @@ def test_long_caption_is_flagged_truncated(tiny, tmp_path):
 
 # ---- bad method outputs ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode, message", [
-    ("frames", "num_frames must be 16, got 15"),
-    ("size", f"size must be {SIZE}x{SIZE}, got {SIZE - 2}x{SIZE}"),
-    ("dtype", "dtype must be uint8, got float32"),
-    ("channels", f"shape must be (T, H, W, 3), got (16, {SIZE}, {SIZE}, 4)"),
-    ("list", "expected a numpy array, got list"),
-    ("raises", "RuntimeError: out of memory while denoising"),
-])
+
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("frames", "num_frames must be 16, got 15"),
+        ("size", f"size must be {SIZE}x{SIZE}, got {SIZE - 2}x{SIZE}"),
+        ("dtype", "dtype must be uint8, got float32"),
+        ("channels", f"shape must be (T, H, W, 3), got (16, {SIZE}, {SIZE}, 4)"),
+        ("list", "expected a numpy array, got list"),
+        ("raises", "RuntimeError: out of memory while denoising"),
+    ],
+)
 def test_bad_output_fails_only_that_clip(tiny, tmp_path, mode, message):
     bad = sorted(open_split(tiny["dataset"]).clip_ids)[1]
     out = tmp_path / "run"
-    summary = evaluate(_config(tiny, out, tmp_path / "cache", method="datasets_for_tests:BadOutput",
-                               metrics=("motion",), method_options={"bad_clip": bad, "mode": mode}))
+    summary = evaluate(
+        _config(
+            tiny,
+            out,
+            tmp_path / "cache",
+            method="datasets_for_tests:BadOutput",
+            metrics=("motion",),
+            method_options={"bad_clip": bad, "mode": mode},
+        )
+    )
     assert [f["clip_id"] for f in summary.failures] == [bad]
     assert message in summary.failures[0]["reason"] and summary.failures[0]["reason"].startswith("generate: ")
     assert summary.results["metrics"]["motion_fidelity_chamfer"]["n"] == 3
     assert summary.results["num_clips"] == 4
     assert not (out / "videos" / f"{bad}.mp4").exists()
-    assert sorted(p.stem for p in (out / "videos").glob("*.mp4")) == sorted(c for c in summary.results["clips"] if c != bad)
+    assert sorted(p.stem for p in (out / "videos").glob("*.mp4")) == sorted(
+        c for c in summary.results["clips"] if c != bad
+    )
     records = {r["clip_id"]: r for r in map(json.loads, (out / "scores.jsonl").read_text().splitlines())}
     assert message in records[bad]["failure"] and "motion_fidelity_chamfer" not in records[bad]
 
@@ -191,6 +230,7 @@ def test_cli_exits_nonzero_and_lists_failures_then_retries_only_them(tiny, tmp_p
 
 
 # ---- resume ----------------------------------------------------------------------------------
+
 
 def _kill_generate(monkeypatch, calls=3):
     original = GroundTruth.generate
@@ -240,17 +280,21 @@ def _kill_merge(monkeypatch):
     monkeypatch.setattr(runner_module, "_write_results", write_results)
 
 
-@pytest.mark.parametrize("kill, finished_at_kill", [
-    (_kill_generate, 2), (_kill_video_write, 1), (_kill_record_write, 2), (_kill_merge, 4)])
+@pytest.mark.parametrize(
+    "kill, finished_at_kill", [(_kill_generate, 2), (_kill_video_write, 1), (_kill_record_write, 2), (_kill_merge, 4)]
+)
 def test_resume_after_a_kill_recomputes_nothing_finished_and_gives_identical_results(
-        tiny, tmp_path, reference_run, kill, finished_at_kill, counters):
+    tiny, tmp_path, reference_run, kill, finished_at_kill, counters
+):
     out, cache = tmp_path / "run", tmp_path / "cache"
     with pytest.MonkeyPatch.context() as patch:
         kill(patch)
         with pytest.raises(_Killed):
             evaluate(_config(tiny, out, cache))
     clips = reference_run.results["clips"]
-    finished = [c for c in clips if (out / "videos" / f"{c}.mp4").is_file() and (out / "scores" / f"{c}.json").is_file()]
+    finished = [
+        c for c in clips if (out / "videos" / f"{c}.mp4").is_file() and (out / "scores" / f"{c}.json").is_file()
+    ]
     assert len(finished) == finished_at_kill
     unfinished = [c for c in clips if c not in finished]
     assert not (out / "results.json").exists()
@@ -271,10 +315,19 @@ def test_resume_after_a_kill_recomputes_nothing_finished_and_gives_identical_res
 def test_a_real_sigkill_then_resume(tiny, tmp_path, reference_run):
     out, cache = tmp_path / "run", tmp_path / "cache"
     clips = reference_run.results["clips"]
-    env = {**os.environ, "AMG_TEST_KILL_AT": clips[2], "PYTHONPATH": f"{TESTS_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = {
+        **os.environ,
+        "AMG_TEST_KILL_AT": clips[2],
+        "PYTHONPATH": f"{TESTS_DIR}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
     cli = Path(sys.executable).with_name("amg-bench")
-    killed = subprocess.run([str(cli), *_cli_args(tiny, out, cache, method="datasets_for_tests:KillAt")], env=env,
-                            capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [str(cli), *_cli_args(tiny, out, cache, method="datasets_for_tests:KillAt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, killed.stderr
     assert sorted(p.stem for p in (out / "scores").glob("*.json")) == clips[:2]
 
@@ -298,6 +351,7 @@ def test_more_clips_later_reuses_the_finished_ones(tiny, tmp_path, counters):
 
 
 # ---- caches ----------------------------------------------------------------------------------
+
 
 def test_second_method_hits_the_reference_and_caption_caches(tiny, tmp_path, counters, monkeypatch):
     from amg_bench.metrics.clip_score import CLIPScorer
@@ -333,11 +387,14 @@ def test_cached_tracks_are_the_tracks(tiny, tmp_path):
     second = cache.tracks(b"video-bytes", lambda: frames)
     np.testing.assert_array_equal(first, second)
     assert first.dtype == np.float32 and len(calls) == 1 and (cache.hits, cache.misses) == (1, 1)
-    ReferenceTrackCache(tmp_path, {"grid": 4}, lambda f: calls.append(1) or f[:, :4, 0, :2]).tracks(b"video-bytes", lambda: frames)
+    ReferenceTrackCache(tmp_path, {"grid": 4}, lambda f: calls.append(1) or f[:, :4, 0, :2]).tracks(
+        b"video-bytes", lambda: frames
+    )
     assert len(calls) == 2
 
 
 # ---- folder: and dataset checks --------------------------------------------------------------
+
 
 def test_folder_method_with_a_missing_video(tiny, tmp_path, reference_run, caplog):
     clips = reference_run.results["clips"]
@@ -345,11 +402,15 @@ def test_folder_method_with_a_missing_video(tiny, tmp_path, reference_run, caplo
     shutil.copytree(reference_run.out / "videos", folder)
     (folder / f"{clips[1]}.mp4").unlink()
     with caplog.at_level(logging.WARNING):
-        result = CliRunner().invoke(main, _cli_args(tiny, tmp_path / "run", tmp_path / "cache", method=f"folder:{folder}"))
+        result = CliRunner().invoke(
+            main, _cli_args(tiny, tmp_path / "run", tmp_path / "cache", method=f"folder:{folder}")
+        )
     assert result.exit_code == 1
     assert f"lacks 1 of 4 videos; these clips will fail: {clips[1]}.mp4" in caplog.text
-    assert f"{clips[1]}: generate: MethodError: folder method: no video for clip {clips[1]} " \
-           f"(expected {folder / (clips[1] + '.mp4')})" in result.stderr
+    assert (
+        f"{clips[1]}: generate: MethodError: folder method: no video for clip {clips[1]} "
+        f"(expected {folder / (clips[1] + '.mp4')})" in result.stderr
+    )
     results = load_results(tmp_path / "run")
     assert [f["clip_id"] for f in results.failures] == [clips[1]] and results.metrics["clip_score"].n == 3
     assert results.method == f"folder:{folder}" and results.method_options == {"folder": str(folder.resolve())}
@@ -364,7 +425,9 @@ def test_dataset_lacking_a_required_column_is_refused_before_generation(tiny, tm
 def test_clip_selection(tiny):
     split = open_split(tiny["dataset"])
     assert select_clips(split, limit=2) == sorted(split.clip_ids[:2])
-    assert select_clips(split, clips=[split.clip_ids[3], split.clip_ids[0]]) == sorted([split.clip_ids[0], split.clip_ids[3]])
+    assert select_clips(split, clips=[split.clip_ids[3], split.clip_ids[0]]) == sorted(
+        [split.clip_ids[0], split.clip_ids[3]]
+    )
     with pytest.raises(DatasetError, match=r"has no clip \['src0_00000'\]; close ids"):
         select_clips(split, clips=["src0_00000"])
     with pytest.raises(DatasetError, match="no split 'train'"):

@@ -9,10 +9,9 @@ from amg_bench.files import atomic_directory, atomic_path, write_text
 
 
 def test_failed_write_leaves_no_file(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_path(tmp_path / "out.txt") as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -24,14 +23,12 @@ def test_written_files_have_default_permissions(tmp_path):
 
 
 def test_directory_is_renamed_only_when_complete(tmp_path):
-    with pytest.raises(RuntimeError):
-        with atomic_directory(tmp_path / "ds") as folder:
-            (folder / "part").write_text("x")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_directory(tmp_path / "ds") as folder:
+        (folder / "part").write_text("x")
+        raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
     with atomic_directory(tmp_path / "ds") as folder:
         (folder / "done").write_text("x")
     assert (tmp_path / "ds" / "done").is_file()
-    with pytest.raises(OutputExistsError, match="--overwrite"):
-        with atomic_directory(tmp_path / "ds"):
-            pass
+    with pytest.raises(OutputExistsError, match="--overwrite"), atomic_directory(tmp_path / "ds"):
+        pass

@@ -268,7 +268,11 @@ def test_different_protocols_are_never_ranked_together(tmp_path):
     groups = {g.name: [(row.label, row.cells["motion_fidelity_dmt"].rank) for row in g.rows] for g in board.groups}
     # CoTracker groups first (input order), KLT last; only a and b share a protocol
     assert groups == {
-        "P1": [("b", 1), ("a [P1]", 2)], "P2": [("c", 1)], "P3": [("d", 1)], "P4": [("e", 1)], "P5": [("a [P5]", 1)]
+        "P1": [("b", 1), ("a [P1]", 2)],
+        "P2": [("c", 1)],
+        "P3": [("d", 1)],
+        "P4": [("e", 1)],
+        "P5": [("a [P5]", 1)],
     }
     klt = board.groups[-1]
     assert klt.offline_approximation and "offline approximation" in klt.description
@@ -283,7 +287,9 @@ def test_repeated_method_names_get_unique_labels_and_folders(tmp_path):
     paths.append(write_run(root, "klt", results_dict("amg/v1", AMG, tracker="klt")))
     rows = build_table([load_results(p) for p in paths]).rows
     assert [(r.label, r.slug) for r in rows] == [
-        ("amg/v1 [P1] #1", "amg_v1_P1_1"), ("amg/v1 [P1] #2", "amg_v1_P1_2"), ("amg/v1 [P2]", "amg_v1_P2")
+        ("amg/v1 [P1] #1", "amg_v1_P1_1"),
+        ("amg/v1 [P1] #2", "amg_v1_P1_2"),
+        ("amg/v1 [P2]", "amg_v1_P2"),
     ]
 
 

@@ -7,15 +7,16 @@ installed or downloaded here: `make test` set-up installs chromium and chromedri
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import threading
 from pathlib import Path
 
 import pytest
+from test_leaderboard import AMG, CLIPS, DMT, GT, results_dict, write_run
 
 from amg_bench.leaderboard import build_leaderboard
-from test_leaderboard import AMG, CLIPS, DMT, GT, results_dict, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -53,9 +54,16 @@ def browser(site, tmp_path_factory):
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}", "--window-size=1400,1000",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        "--window-size=1400,1000",
     ):
         options.add_argument(flag)
     # An explicit driver path: selenium-manager never runs, so nothing is downloaded.
@@ -81,7 +89,8 @@ def _column(driver, table_css: str, index: int) -> list[str]:
         "var column = arguments[1];"
         "return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr'))"
         ".map(function (tr) { return tr.cells[column].textContent.trim(); });",
-        table_css, index,
+        table_css,
+        index,
     )
 
 
@@ -130,11 +139,10 @@ def test_every_gallery_video_loads_and_plays(page):
         " return {src: v.getAttribute('src'), ready: v.readyState, width: v.videoWidth,"
         " error: v.error && v.error.code, paused: v.paused}; });"
     )
+
     def settled(d, condition):
-        try:
+        with contextlib.suppress(TimeoutException):  # the assertions below show each video's state
             WebDriverWait(d, 20).until(lambda d: all(condition(v) for v in d.execute_script(state)))
-        except TimeoutException:  # the assertions below show each video's state
-            pass
         return d.execute_script(state)
 
     videos = settled(page, lambda v: v["ready"] >= 2 and v["width"] > 0)

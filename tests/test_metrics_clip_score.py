@@ -77,8 +77,9 @@ def test_scorer_matches_an_independent_computation(tiny_weights):
     assert result.score == pytest.approx(float(expected.mean()), abs=1e-4)
     assert result.truncated is False
     assert all(0.0 <= v <= 100.0 for v in result.per_frame)
-    assert CLIPScorer(TINY, pretrained=str(tiny_weights), batch_size=16).score(video, caption).per_frame == \
-        pytest.approx(result.per_frame, abs=1e-4)
+    assert CLIPScorer(TINY, pretrained=str(tiny_weights), batch_size=16).score(
+        video, caption
+    ).per_frame == pytest.approx(result.per_frame, abs=1e-4)
 
 
 def test_truncation_is_recorded(tiny_weights):

@@ -98,6 +98,7 @@ def test_unit_displacements_zero_step_is_zero_vector():
 
 def naive_scores(gen, ref):
     """Straight from the definition, with Python loops."""
+
     def unit(v):
         n = np.hypot(*v)
         return v / n if n > 0 else np.zeros(2)

@@ -21,11 +21,15 @@ TINY = "amg-bench-test-score-clip"
 def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("score")
     config = folder / f"{TINY}.json"
-    config.write_text(json.dumps({
-        "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "embed_dim": 16,
+                "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+                "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+            }
+        )
+    )
     open_clip.add_model_config(config)
     torch.manual_seed(1)
     weights = folder / "clip.safetensors"
@@ -49,8 +53,22 @@ def run(args):
 
 def test_score_command_text_and_json(setup):
     reference, generated, weights = setup
-    common = ["--reference", reference, "--generated", generated, "--prompt", "a textured wall sliding",
-              "--clip-model", TINY, "--clip-pretrained", weights, "--grid-size", 8, "--eval-size", "64x64"]
+    common = [
+        "--reference",
+        reference,
+        "--generated",
+        generated,
+        "--prompt",
+        "a textured wall sliding",
+        "--clip-model",
+        TINY,
+        "--clip-pretrained",
+        weights,
+        "--grid-size",
+        8,
+        "--eval-size",
+        "64x64",
+    ]
     text = run(common)
     assert text.exit_code == 0, text.output
     assert "clip score: " in text.output and "caption truncated to 77 tokens: no" in text.output
@@ -76,11 +94,24 @@ def test_score_command_text_and_json(setup):
 
 def test_score_command_errors(setup, tmp_path):
     reference, generated, weights = setup
-    missing = run(["--reference", tmp_path / "nope.mp4", "--generated", generated, "--prompt", "x",
-                   "--clip-model", TINY, "--clip-pretrained", weights])
+    missing = run(
+        [
+            "--reference",
+            tmp_path / "nope.mp4",
+            "--generated",
+            generated,
+            "--prompt",
+            "x",
+            "--clip-model",
+            TINY,
+            "--clip-pretrained",
+            weights,
+        ]
+    )
     assert missing.exit_code == 1 and "nope.mp4 does not exist" in missing.output
     bad_size = run(["--reference", reference, "--generated", generated, "--prompt", "x", "--eval-size", "big"])
     assert bad_size.exit_code == 2 and "HEIGHTxWIDTH" in bad_size.output
-    mixed = run(["--reference", reference, "--generated", generated, "--prompt", "x",
-                 "--cotracker-model", "cotracker_w8"])
+    mixed = run(
+        ["--reference", reference, "--generated", generated, "--prompt", "x", "--cotracker-model", "cotracker_w8"]
+    )
     assert mixed.exit_code == 2 and "need --tracker cotracker" in mixed.output

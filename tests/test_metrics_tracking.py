@@ -31,8 +31,9 @@ def textured_translation(dx, dy, frames=8, height=96, width=128, seed=0):
     texture = cv2.GaussianBlur(rng.uniform(0, 255, (400, 400, 3)).astype(np.float32), (0, 0), 2.0)
     texture = np.clip((texture - texture.mean()) * 4 + 128, 0, 255).astype(np.uint8)
     video = [
-        cv2.warpAffine(texture, np.float32([[1, 0, dx * t - 60], [0, 1, dy * t - 60]]), (width, height),
-                       flags=cv2.INTER_LINEAR)
+        cv2.warpAffine(
+            texture, np.float32([[1, 0, dx * t - 60], [0, 1, dy * t - 60]]), (width, height), flags=cv2.INTER_LINEAR
+        )
         for t in range(frames)
     ]
     return np.stack(video)
@@ -147,8 +148,9 @@ def hub(tmp_path, monkeypatch):
 
 
 def ramp_video(frames=5, height=48, width=64):
-    return np.broadcast_to(np.linspace(0, 255, width).astype(np.uint8)[None, None, :, None],
-                           (frames, height, width, 3)).copy()
+    return np.broadcast_to(
+        np.linspace(0, 255, width).astype(np.uint8)[None, None, :, None], (frames, height, width, 3)
+    ).copy()
 
 
 def test_cotracker_local_hub_with_checkpoint(hub):
@@ -157,8 +159,14 @@ def test_cotracker_local_hub_with_checkpoint(hub):
     video = ramp_video()
     tracks = tracker.track(video, grid_size=4)
     call = tracker._predictor.calls[-1]
-    assert call == dict(shape=(1, 5, 3, 48, 64), dtype=torch.float32, max=255.0, grid_size=4,
-                        grid_query_frame=0, backward_tracking=False)
+    assert call == dict(
+        shape=(1, 5, 3, 48, 64),
+        dtype=torch.float32,
+        max=255.0,
+        grid_size=4,
+        grid_query_frame=0,
+        backward_tracking=False,
+    )
     assert tracks.shape == (5, 16, 2) and tracks.dtype == np.float32
     np.testing.assert_allclose(tracks[0], grid_points(48, 64, 4), atol=1e-4)
     per_frame = np.array(VELOCITY) * [63 / 511, 47 / 383]  # the checkpoint's motion, in video pixels

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from test_captioner import save_tiny_llava
 from scenes_for_tests import two_people_scene
+from test_captioner import save_tiny_llava
 from trace_for_tests import motion_to_trace, save_trace
 
 from amg_bench.data.body_model import load_body_model
@@ -52,36 +52,53 @@ def film(tmp_path_factory):
     assert truth.valid.all()
     with_spurious = Motion(  # a third, short-lived detection beside person1 (a false positive)
         np.concatenate([truth.global_orient, truth.global_orient[1:]]),
-        np.concatenate([truth.body_pose, truth.body_pose[1:]]), np.concatenate([truth.betas, truth.betas[1:]]),
-        np.concatenate([truth.transl, truth.transl[1:] + (0.6, 0, 0)]), np.concatenate([truth.valid, truth.valid[1:]]),
-        truth.intrinsics, truth.extrinsics, truth.image_size,
+        np.concatenate([truth.body_pose, truth.body_pose[1:]]),
+        np.concatenate([truth.betas, truth.betas[1:]]),
+        np.concatenate([truth.transl, truth.transl[1:] + (0.6, 0, 0)]),
+        np.concatenate([truth.valid, truth.valid[1:]]),
+        truth.intrinsics,
+        truth.extrinsics,
+        truth.image_size,
     )
-    trace = save_trace(folder / "film.mp4.npz", motion_to_trace(body, with_spurious, track_of,
-                                                                np.random.default_rng(0)), 72)
+    trace = save_trace(
+        folder / "film.mp4.npz", motion_to_trace(body, with_spurious, track_of, np.random.default_rng(0)), 72
+    )
     imported = import_trace(trace, folder / "film.mp4", folder / "film.trace.npz", merge=[(2, 4)], keep=2)
     manifest = folder / "trace_manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"sources": [
-        {"id": "film", "video": "film.mp4", "motion": "film.trace.npz", "captions": "film.vlm.json"}]}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {"sources": [{"id": "film", "video": "film.mp4", "motion": "film.trace.npz", "captions": "film.vlm.json"}]}
+        )
+    )
     model = save_tiny_llava(folder / "tiny-llava")
-    caption_manifest(manifest, model=model, device="cpu", batch_size=8, max_new_tokens=3,
-                     cache_dir=folder / "cache", progress=False)
+    caption_manifest(
+        manifest, model=model, device="cpu", batch_size=8, max_new_tokens=3, cache_dir=folder / "cache", progress=False
+    )
     return folder, body, truth, imported, manifest
 
 
 def test_import_recovers_the_ground_truth_bodies(film):
-    folder, body, truth, imported, _ = film
+    _folder, body, truth, imported, _ = film
     motion = imported.motion
     assert motion.person_ids == ["track1", "track2+4"] and imported.windows == len(EXPECTED_STARTS)
     assert [t.person_id for t in imported.tracks if not t.kept] == ["track9"]
     expected_valid = truth.valid.copy()
-    expected_valid[1, GAP[0]:GAP[1] + 1] = False
+    expected_valid[1, GAP[0] : GAP[1] + 1] = False
     np.testing.assert_array_equal(motion.valid, expected_valid)
     for person in range(2):
         frames = np.flatnonzero(motion.valid[person])
-        ours, _ = body.forward(motion.global_orient[person, frames], motion.body_pose[person, frames],
-                               motion.betas[person], motion.transl[person, frames])
-        theirs, _ = body.forward(truth.global_orient[person, frames], truth.body_pose[person, frames],
-                                 truth.betas[person], truth.transl[person, frames])
+        ours, _ = body.forward(
+            motion.global_orient[person, frames],
+            motion.body_pose[person, frames],
+            motion.betas[person],
+            motion.transl[person, frames],
+        )
+        theirs, _ = body.forward(
+            truth.global_orient[person, frames],
+            truth.body_pose[person, frames],
+            truth.betas[person],
+            truth.transl[person, frames],
+        )
         # ours: the world is the camera's frame; theirs: the demo's world, seen through its camera
         rotation, shift = truth.extrinsics[0, :3, :3], truth.extrinsics[0, :3, 3]
         np.testing.assert_allclose(ours, theirs @ rotation.T + shift, atol=2e-4)
@@ -89,7 +106,7 @@ def test_import_recovers_the_ground_truth_bodies(film):
 
 
 def test_manifest_builds_the_dataset(film, tmp_path):
-    folder, body, truth, imported, manifest = film
+    folder, body, truth, _imported, manifest = film
     out = tmp_path / "ds"
     report = build_dataset(manifest, out, BuildConfig(train_size=6, resolution=64, pose_video=True), progress=False)
     assert report.splits == {"train": 6, "test": 3}
@@ -108,8 +125,9 @@ def test_manifest_builds_the_dataset(film, tmp_path):
     k = cropped_intrinsics(truth.intrinsics, *truth.image_size, 64)
     expected = []
     for frame in sampled:
-        vertices, _ = body.forward(truth.global_orient[:, frame], truth.body_pose[:, frame], truth.betas,
-                                   truth.transl[:, frame])
+        vertices, _ = body.forward(
+            truth.global_orient[:, frame], truth.body_pose[:, frame], truth.betas, truth.transl[:, frame]
+        )
         expected.append(render_people(list(vertices), body.faces, Camera(k, truth.extrinsics[frame], 64, 64), [0, 1]))
     avatar = to_frames(row["avatar_video"]).astype(int)
     assert np.abs(avatar - np.stack(expected)).mean() < 3.0
@@ -118,13 +136,17 @@ def test_manifest_builds_the_dataset(film, tmp_path):
 
 
 def test_captions_that_miss_a_window_frame_are_refused(film, tmp_path):
-    folder, _, _, _, manifest = film
+    folder, _, _, _, _manifest = film
     captions = load_captions(folder / "film.vlm.json")
     del captions.scene_frames[EXPECTED_STARTS[2] + 24]
     save_captions(folder / "film.short.json", captions)
     short = tmp_path / "manifest.yaml"
-    entry = {"id": "film", "video": str(folder / "film.mp4"), "motion": str(folder / "film.trace.npz"),
-             "captions": str(folder / "film.short.json")}
+    entry = {
+        "id": "film",
+        "video": str(folder / "film.mp4"),
+        "motion": str(folder / "film.trace.npz"),
+        "captions": str(folder / "film.short.json"),
+    }
     short.write_text(yaml.safe_dump({"sources": [entry]}))
     lacking = f"lack scene captions for 1 window middle frame.s.: {EXPECTED_STARTS[2] + 24}"
     with pytest.raises(CaptionError, match=lacking):
@@ -136,13 +158,30 @@ def test_a_motion_made_for_smplx_is_not_rendered_with_the_mannequin(film, tmp_pa
 
     folder, _, _, _, _ = film
     smplx_file = _fake_smplx_file(tmp_path / "SMPLX_NEUTRAL.npz") or tmp_path / "SMPLX_NEUTRAL.npz"
-    result = import_trace(folder / "film.mp4.npz", folder / "film.mp4", tmp_path / "film.smplx.npz",
-                          body_model=smplx_file, merge=[(2, 4)], keep=2)
+    result = import_trace(
+        folder / "film.mp4.npz",
+        folder / "film.mp4",
+        tmp_path / "film.smplx.npz",
+        body_model=smplx_file,
+        merge=[(2, 4)],
+        keep=2,
+    )
     assert result.motion.body_model == "smplx" and load_motion(tmp_path / "film.smplx.npz").body_model == "smplx"
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(yaml.safe_dump({"sources": [
-        {"id": "film", "video": str(folder / "film.mp4"), "motion": str(tmp_path / "film.smplx.npz"),
-         "captions": str(folder / "film.vlm.json")}]}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "sources": [
+                    {
+                        "id": "film",
+                        "video": str(folder / "film.mp4"),
+                        "motion": str(tmp_path / "film.smplx.npz"),
+                        "captions": str(folder / "film.vlm.json"),
+                    }
+                ]
+            }
+        )
+    )
     with pytest.raises(BuildError, match="made for the 'smplx' body model.*--body-model pointing at an SMPL-X file"):
         build_dataset(manifest, tmp_path / "ds", BuildConfig(train_size=6, resolution=32), progress=False)
     assert not (tmp_path / "ds").exists()

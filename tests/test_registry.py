@@ -65,7 +65,9 @@ def test_module_class_errors_name_the_problem():
         get_method("test_registry:NotAMethod")
 
 
-@pytest.mark.parametrize("typo, expected", [("ground-trut", "ground-truth"), ("avtar", "avatar"), ("groundtruth", "ground-truth")])
+@pytest.mark.parametrize(
+    "typo, expected", [("ground-trut", "ground-truth"), ("avtar", "avatar"), ("groundtruth", "ground-truth")]
+)
 def test_typo_suggests_the_closest_names(typo, expected):
     with pytest.raises(MethodError, match=f"unknown method '{typo}'; did you mean '{expected}'"):
         get_method(typo)
@@ -78,7 +80,8 @@ def test_unknown_name_lists_known_methods():
 
 def _install_plugin(root, name="plugged", target="amg_plugin_pkg:PluginMethod"):
     """A distribution on sys.path with an ``amg_bench.methods`` entry point, like ``pip install`` makes."""
-    (root / "amg_plugin_pkg.py").write_text(textwrap.dedent("""
+    (root / "amg_plugin_pkg.py").write_text(
+        textwrap.dedent("""
         from amg_bench.methods.base import Method
 
         class PluginMethod(Method):
@@ -90,7 +93,8 @@ def _install_plugin(root, name="plugged", target="amg_plugin_pkg:PluginMethod"):
 
             def generate(self, request):
                 return request.condition
-    """))
+    """)
+    )
     info = root / "amg_plugin_pkg-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: amg-plugin-pkg\nVersion: 1.0\n")
@@ -132,11 +136,27 @@ def test_amg_is_registered_lazily():
 
 # ---- options ---------------------------------------------------------------------------------
 
+
 def test_method_args_are_typed_and_nested():
-    assert parse_method_args(["steps=20", "guidance=3.0", "fp16=true", "name=ddim", "size=[256, 256]",
-                              "scheduler.eta=0", "scheduler.kind=ddim", "empty="]) == {
-        "steps": 20, "guidance": 3.0, "fp16": True, "name": "ddim", "size": [256, 256],
-        "scheduler": {"eta": 0, "kind": "ddim"}, "empty": "",
+    assert parse_method_args(
+        [
+            "steps=20",
+            "guidance=3.0",
+            "fp16=true",
+            "name=ddim",
+            "size=[256, 256]",
+            "scheduler.eta=0",
+            "scheduler.kind=ddim",
+            "empty=",
+        ]
+    ) == {
+        "steps": 20,
+        "guidance": 3.0,
+        "fp16": True,
+        "name": "ddim",
+        "size": [256, 256],
+        "scheduler": {"eta": 0, "kind": "ddim"},
+        "empty": "",
     }
 
 
@@ -183,10 +203,17 @@ def test_default_config_is_the_baseline_file(tmp_path, monkeypatch):
 
 # ---- reference methods -----------------------------------------------------------------------
 
+
 def _request(clip_id="c1", frames=None, condition=None):
     frames = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8) if frames is None else frames
-    return GenerationRequest(clip_id=clip_id, video=frames, condition=condition, num_frames=len(frames),
-                             height=frames.shape[1], width=frames.shape[2])
+    return GenerationRequest(
+        clip_id=clip_id,
+        video=frames,
+        condition=condition,
+        num_frames=len(frames),
+        height=frames.shape[1],
+        width=frames.shape[2],
+    )
 
 
 def test_ground_truth_returns_the_real_clip():

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datasets_for_tests import save_tiny_clip, write_tiny_dataset
+
 from amg_bench.evaluation.runner import EvaluationConfig, evaluate
 from amg_bench.evaluation.scoring import ScoringSettings
-
-from datasets_for_tests import save_tiny_clip, write_tiny_dataset
 
 GRID, SIZE = 5, 64
 
@@ -26,16 +26,44 @@ def test_two_processes_equal_one(tmp_path):
     dataset = write_tiny_dataset(tmp_path / "ds", num_clips=5, size=SIZE)
     clip = save_tiny_clip(tmp_path / "clip")
     scoring = ScoringSettings(grid_size=GRID, eval_size=(SIZE, SIZE), clip_model=clip)
-    single = evaluate(EvaluationConfig(method="ground-truth", dataset=str(dataset), out=tmp_path / "one",
-                                       cache_dir=tmp_path / "cache-one", scoring=scoring, device="cpu", progress=False))
+    single = evaluate(
+        EvaluationConfig(
+            method="ground-truth",
+            dataset=str(dataset),
+            out=tmp_path / "one",
+            cache_dir=tmp_path / "cache-one",
+            scoring=scoring,
+            device="cpu",
+            progress=False,
+        )
+    )
     assert single.processed == 5
 
     bin_dir = Path(sys.executable).parent
     command = [
-        str(bin_dir / "torchrun"), "--standalone", "--nproc_per_node", "2", str(bin_dir / "amg-bench"),
-        "evaluate", "--method", "ground-truth", "--dataset", str(dataset), "--out", str(tmp_path / "two"),
-        "--cache-dir", str(tmp_path / "cache-two"), "--grid-size", str(GRID), "--eval-size", f"{SIZE}x{SIZE}",
-        "--clip-model", clip, "--device", "cpu", "--no-progress",
+        str(bin_dir / "torchrun"),
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(bin_dir / "amg-bench"),
+        "evaluate",
+        "--method",
+        "ground-truth",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(tmp_path / "two"),
+        "--cache-dir",
+        str(tmp_path / "cache-two"),
+        "--grid-size",
+        str(GRID),
+        "--eval-size",
+        f"{SIZE}x{SIZE}",
+        "--clip-model",
+        clip,
+        "--device",
+        "cpu",
+        "--no-progress",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)

@@ -1,6 +1,5 @@
 """Motion files, captions files and manifests: round trips and every bad input."""
 
-
 import numpy as np
 import pytest
 
@@ -77,8 +76,9 @@ def test_bad_motion_files(tmp_path):
 
 
 def test_captions_per_window_win_over_per_frame(tmp_path):
-    captions = Captions(scene_frames={24: "frame 24", 25: "frame 25"}, scene_windows={1: "window 1"},
-                        appearance={"p": "a person"})
+    captions = Captions(
+        scene_frames={24: "frame 24", 25: "frame 25"}, scene_windows={1: "window 1"}, appearance={"p": "a person"}
+    )
     save_captions(tmp_path / "c.json", captions)
     loaded = load_captions(tmp_path / "c.json")
     assert loaded.scene(0, 24) == "frame 24"
@@ -129,9 +129,15 @@ def test_manifest_resolves_relative_paths(tmp_path):
         ("extra: 1\nsources: []", "unknown top-level keys"),
         ("sources:\n  - video: a.mp4\n    motion: a.npz\n", r"misses required fields \['captions'\]"),
         ("sources:\n  - {video: a.mp4, motion: a.npz, captions: a.json, color: red}", r"unknown keys \['color'\]"),
-        ("sources:\n  - {video: b.mp4, motion: a.npz, captions: a.json}", r"sources\[0\]\.video: file .*b.mp4 does not exist"),
+        (
+            "sources:\n  - {video: b.mp4, motion: a.npz, captions: a.json}",
+            r"sources\[0\]\.video: file .*b.mp4 does not exist",
+        ),
         ("sources:\n  - {id: 'a b', video: a.mp4, motion: a.npz, captions: a.json}", "must match"),
-        ("sources:\n  - {video: a.mp4, motion: a.npz, captions: a.json}\n  - {video: a.mp4, motion: a.npz, captions: a.json}", "used twice"),
+        (
+            "sources:\n  - {video: a.mp4, motion: a.npz, captions: a.json}\n  - {video: a.mp4, motion: a.npz, captions: a.json}",
+            "used twice",
+        ),
         ("sources: [", "not valid YAML"),
     ],
 )

@@ -33,16 +33,25 @@ def ground_truth(seed=0, frames=FRAMES, depths=(5.0, 6.0, 5.5)):
     upright = Rotation.from_euler("x", 180, degrees=True)  # SMPL's y-up body in OpenCV's y-down camera
     yaw = Rotation.from_euler("y", rng.uniform(-1, 1, (p * frames, 1)))
     orient = (upright * yaw).as_rotvec().reshape(p, frames, 3)
-    transl = np.stack([np.stack([np.linspace(-0.6, 0.6, frames) * (i - 1), np.full(frames, 0.1),
-                                 np.full(frames, depth)], axis=1) for i, depth in enumerate(depths)])
+    transl = np.stack(
+        [
+            np.stack([np.linspace(-0.6, 0.6, frames) * (i - 1), np.full(frames, 0.1), np.full(frames, depth)], axis=1)
+            for i, depth in enumerate(depths)
+        ]
+    )
     valid = np.zeros((p, frames), dtype=bool)
     valid[0, :] = True
     valid[1, 5:71] = True
     valid[2, 10:15] = True  # a short, spurious track
     return Motion(
-        global_orient=orient, body_pose=rng.normal(0, 0.15, (p, frames, 69)), betas=rng.normal(0, 0.5, (p, 10)),
-        transl=transl, valid=valid, intrinsics=np.array([[68.5, 0, 32], [0, 68.5, 24], [0, 0, 1]]),
-        extrinsics=np.repeat(np.eye(4)[None], frames, 0), image_size=SIZE,
+        global_orient=orient,
+        body_pose=rng.normal(0, 0.15, (p, frames, 69)),
+        betas=rng.normal(0, 0.5, (p, 10)),
+        transl=transl,
+        valid=valid,
+        intrinsics=np.array([[68.5, 0, 32], [0, 68.5, 24], [0, 0, 1]]),
+        extrinsics=np.repeat(np.eye(4)[None], frames, 0),
+        image_size=SIZE,
     )
 
 
@@ -108,8 +117,9 @@ def test_keep_and_min_frames_choose_people(body, trace_file):
     largest, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 7)], keep=1, rank_by="size")
     assert largest.person_ids == ["track1"]
     near = ground_truth(depths=(5.0, 6.0, 2.0))
-    rows_near = read_trace_results(save_trace(trace_file.parent / "near.npz",
-                                              motion_to_trace(body, near, track_of, np.random.default_rng(2))))
+    rows_near = read_trace_results(
+        save_trace(trace_file.parent / "near.npz", motion_to_trace(body, near, track_of, np.random.default_rng(2)))
+    )
     assert trace_to_motion(rows_near, body, SIZE, FRAMES, keep=1, rank_by="size")[0].person_ids == ["track9"]
     trimmed, _ = trace_to_motion(rows, body, SIZE, FRAMES, min_frames=30)
     assert trimmed.person_ids == ["track1", "track2"]  # track2 has 35 frames, track7 27, track9 5
@@ -131,7 +141,7 @@ def test_placed_mesh_projects_its_hips_onto_the_rows_hip_keypoints(body, tmp_pat
         world_to_camera[:, :3, :3] = Rotation.from_rotvec(rng.normal(0, 0.2, (n, 3))).as_matrix()
         world_to_camera[:, :3, 3] = rng.normal(0, 0.5, (n, 3))
     # people standing (y down in the camera) ~4 m away, turned any way about their vertical axis
-    root = (Rotation.from_euler("x", 180, degrees=True) * Rotation.from_euler("y", rng.uniform(-3, 3, (n, 1))))
+    root = Rotation.from_euler("x", 180, degrees=True) * Rotation.from_euler("y", rng.uniform(-3, 3, (n, 1)))
     cam_from_world = Rotation.from_matrix(world_to_camera[:, :3, :3])
     orient = (cam_from_world.inv() * root).as_rotvec()
     centre_cam = np.stack([rng.uniform(-1, 1, n), rng.uniform(-0.3, 0.3, n), rng.uniform(3, 5, n)], 1)
@@ -166,8 +176,9 @@ def test_smplx_file_places_through_the_same_path(tmp_path, trace_file):
     assert motion.body_model == "smplx"
     # the SMPL-X body's hips land on TRACE's hip midpoint (its pelvis on TRACE's pelvis)
     frames = np.flatnonzero(motion.valid[0])[:3]
-    _, joints = smplx_body.forward(motion.global_orient[0, frames], motion.body_pose[0, frames], motion.betas[0],
-                                   motion.transl[0, frames])
+    _, joints = smplx_body.forward(
+        motion.global_orient[0, frames], motion.body_pose[0, frames], motion.betas[0], motion.transl[0, frames]
+    )
     first_rows = [np.flatnonzero((rows.frame == f) & (rows.track == 1))[0] for f in frames]
     np.testing.assert_allclose(joints[:, 0], rows.cam_trans[first_rows] + rows.j3d[first_rows, 0], atol=1e-4)
 
@@ -225,8 +236,16 @@ def test_import_writes_a_motion_file(trace_file, video, tmp_path):
 
 def test_import_refuses_tracks_that_fill_no_window(body, truth, trace_file, video, tmp_path):
     gt = truth[0]
-    short = Motion(gt.global_orient, gt.body_pose, gt.betas, gt.transl, gt.valid & (np.arange(FRAMES) < 30),
-                   gt.intrinsics, gt.extrinsics, SIZE)
+    short = Motion(
+        gt.global_orient,
+        gt.body_pose,
+        gt.betas,
+        gt.transl,
+        gt.valid & (np.arange(FRAMES) < 30),
+        gt.intrinsics,
+        gt.extrinsics,
+        SIZE,
+    )
     path = save_trace(tmp_path / "short.npz", motion_to_trace(body, short, track_of, np.random.default_rng(3)))
     with pytest.raises(MotionError, match="(?s)no valid 46-frame window.*track1 .*shorter than one 46-frame window"):
         import_trace(path, video, tmp_path / "motion.npz")
@@ -249,8 +268,22 @@ def _cli(args):
 
 def test_cli_import_trace(trace_file, video, tmp_path):
     out = tmp_path / "motion.npz"
-    code, output = _cli(["import-trace", str(trace_file), "--video", str(video), "--out", str(out),
-                         "--merge", "2+7", "--min-frames", "46", "--keep", "1"])
+    code, output = _cli(
+        [
+            "import-trace",
+            str(trace_file),
+            "--video",
+            str(video),
+            "--out",
+            str(out),
+            "--merge",
+            "2+7",
+            "--min-frames",
+            "46",
+            "--keep",
+            "1",
+        ]
+    )
     assert code == 0, output
     assert output.startswith(f"wrote {out}: 1 person(s), 80 frames of 48x64") and "12 valid window(s)" in output
     assert "dropped track2+7 (TRACE track 2+7)" in output and "not among the 1 longest" in output

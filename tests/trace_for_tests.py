@@ -56,9 +56,17 @@ def motion_to_trace(body, motion, track_of, rng):
         if not mine:
             continue
         mine = np.asarray(mine)
-        parts.append(trace_rows(body, motion.global_orient[person, mine], motion.body_pose[person, mine],
-                                motion.betas[person], motion.transl[person, mine], motion.extrinsics[mine],
-                                motion.image_size))
+        parts.append(
+            trace_rows(
+                body,
+                motion.global_orient[person, mine],
+                motion.body_pose[person, mine],
+                motion.betas[person],
+                motion.transl[person, mine],
+                motion.extrinsics[mine],
+                motion.image_size,
+            )
+        )
         frames.append(mine)
         tracks.append([track_of(person, f) for f in mine])
     outputs = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}

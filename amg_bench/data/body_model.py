@@ -25,9 +25,10 @@ import io
 import os
 import pickle
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ class _Part:
     across: tuple[float, float, float] = (1.0, 0.0, 0.0)
     around: int = 12
 
-    def mirrored(self) -> "_Part":
+    def mirrored(self) -> _Part:
         """The same part on the other side of the body (x -> -x, left joints -> right joints)."""
 
         def other_side(joint: int | None) -> int | None:
@@ -364,9 +365,8 @@ def mannequin_path() -> Path:
     """The mannequin's ``.npz`` in the cache, generated and written atomically on first use."""
     path = cache_dir() / "body_models" / f"mannequin_v{MANNEQUIN_VERSION}.npz"
     if not path.is_file():
-        with atomic_path(path, suffix=".npz") as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, **mannequin_arrays())
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **mannequin_arrays())
     return path
 
 
@@ -642,8 +642,9 @@ def load_body_model(spec: str | os.PathLike = "mannequin", gender: str = "neutra
                 landmark_ids = None
                 if "landmark_names" in arrays:
                     landmark_ids = dict(zip(arrays["landmark_names"].tolist(), arrays["landmark_vertices"].tolist()))
-                model = smplx.SMPL(str(path), data_struct=Struct(**arrays), num_betas=NUM_BETAS,
-                                   vertex_ids=landmark_ids)
+                model = smplx.SMPL(
+                    str(path), data_struct=Struct(**arrays), num_betas=NUM_BETAS, vertex_ids=landmark_ids
+                )
     except Exception as exc:  # smplx asserts and indexes; any failure means a malformed file
         raise BodyModelError(f"smplx could not build a {detected.upper()} model from {path}: {exc}") from exc
     return BodyModel(model.to(device), kind, path)

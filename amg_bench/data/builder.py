@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class BuildConfig:
     """
 
     train_size: int = PAPER_TRAIN_SIZE
-    test_size: Optional[int] = None
+    test_size: int | None = None
     split_gap: bool = False
     resolution: int = 256
     windows: WindowSpec = field(default_factory=WindowSpec)
@@ -104,8 +104,9 @@ class _FrameStream:
     def __init__(self, source: Source, body, config: BuildConfig, counter: dict) -> None:
         self.source, self.body, self.config, self.counter = source, body, config, counter
         motion = source.motion
-        self.intrinsics = cropped_intrinsics(motion.intrinsics, source.video.height, source.video.width,
-                                              config.resolution)
+        self.intrinsics = cropped_intrinsics(
+            motion.intrinsics, source.video.height, source.video.width, config.resolution
+        )
 
     def _crop(self, frame: np.ndarray) -> np.ndarray:
         return center_crop_resize(frame[None], self.config.resolution)[0]
@@ -115,8 +116,7 @@ class _FrameStream:
 
         motion = self.source.motion
         people = np.flatnonzero(motion.valid[:, frame_index]) if frame_index < motion.num_frames else []
-        camera = Camera(self.intrinsics, motion.extrinsics[frame_index], self.config.resolution,
-                        self.config.resolution)
+        camera = Camera(self.intrinsics, motion.extrinsics[frame_index], self.config.resolution, self.config.resolution)
         meshes = []
         if len(people):
             vertices, _ = self.body.forward(
@@ -127,10 +127,11 @@ class _FrameStream:
             )
             meshes = list(vertices)
         self.counter[mode] = self.counter.get(mode, 0) + 1
-        return render_people(meshes, self.body.faces, camera, list(people), mode=mode,
-                             part_labels=self.body.part_labels)
+        return render_people(
+            meshes, self.body.faces, camera, list(people), mode=mode, part_labels=self.body.part_labels
+        )
 
-    def frames(self, needed: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, Optional[np.ndarray]]]:
+    def frames(self, needed: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
         spec = self.source.spec
         wanted = set(int(f) for f in needed)
         last = int(needed.max()) if len(needed) else -1
@@ -169,10 +170,12 @@ def plan_windows(sources: Sequence[Source], config: BuildConfig) -> dict[str, li
         source = by_source[source_id]
         people = set()
         for w in source_windows:
-            people.update(source.motion.person_ids[p] for p in
-                          people_in_window(source.motion.valid, w.start, config.windows))
+            people.update(
+                source.motion.person_ids[p] for p in people_in_window(source.motion.valid, w.start, config.windows)
+            )
         source.captions.check_covers(
-            [(w.start, config.windows.caption_frame(w.start)) for w in source_windows], people,
+            [(w.start, config.windows.caption_frame(w.start)) for w in source_windows],
+            people,
             str(source.spec.captions),
         )
     return splits
@@ -186,8 +189,10 @@ def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, con
     fps = spec.clip_fps
 
     def video(slot: int) -> dict:
-        return {"bytes": encode_mp4(np.stack([frames[int(f)][slot] for f in sampled]), fps, crf=config.crf),
-                "path": None}
+        return {
+            "bytes": encode_mp4(np.stack([frames[int(f)][slot] for f in sampled]), fps, crf=config.crf),
+            "path": None,
+        }
 
     ids = [motion.person_ids[p] for p in people]
     row = {
@@ -224,8 +229,9 @@ def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, con
     return row
 
 
-def _stream_rows(source: Source, planned: list[_Planned], body, config: BuildConfig,
-                 counter: dict) -> Iterator[tuple[str, dict]]:
+def _stream_rows(
+    source: Source, planned: list[_Planned], body, config: BuildConfig, counter: dict
+) -> Iterator[tuple[str, dict]]:
     spec = config.windows
     stream = _FrameStream(source, body, config, counter)
     pending = deque(planned)
@@ -244,18 +250,20 @@ def _stream_rows(source: Source, planned: list[_Planned], body, config: BuildCon
 
 
 def describe_sources(sources: Sequence[Source]) -> str:
-    return f"{len(sources)} source video(s): " + ", ".join(
-        f"`{s.id}` ({s.video.num_frames} frames, {s.video.width}x{s.video.height})" for s in sources
-    ) + "."
+    return (
+        f"{len(sources)} source video(s): "
+        + ", ".join(f"`{s.id}` ({s.video.num_frames} frames, {s.video.width}x{s.video.height})" for s in sources)
+        + "."
+    )
 
 
 def build_dataset(
     sources: Sequence[SourceSpec] | str | Path,
     out: str | Path,
-    config: Optional[BuildConfig] = None,
+    config: BuildConfig | None = None,
     overwrite: bool = False,
     progress: bool = True,
-    source_description: Optional[str] = None,
+    source_description: str | None = None,
 ) -> BuildReport:
     """Build the dataset folder ``out`` from a manifest (path) or a list of :class:`SourceSpec`.
 
@@ -304,21 +312,37 @@ def build_dataset(
         stats = [writers[name].close() for name in splits]
         fingerprint = content_fingerprint(stats)
         options = {**config.to_dict(), "body_model_kind": body.kind}
-        write_text(folder / "README.md", render_card(
-            folder, features, stats, options, fingerprint,
-            {"sources": source_description or describe_sources(loaded), "render": _render_description(config, body)},
-        ))
-        write_json(folder / BUILD_INFO, {
-            "amg_bench_version": _version(),
-            "options": options,
-            "fingerprint": fingerprint,
-            "splits": {s.name: {"num_examples": s.num_examples, "files": s.sha256} for s in stats},
-            "sources": [{"id": s.id, "frames": s.video.num_frames, "height": s.video.height,
-                         "width": s.video.width} for s in loaded],
-        })
+        write_text(
+            folder / "README.md",
+            render_card(
+                folder,
+                features,
+                stats,
+                options,
+                fingerprint,
+                {
+                    "sources": source_description or describe_sources(loaded),
+                    "render": _render_description(config, body),
+                },
+            ),
+        )
+        write_json(
+            folder / BUILD_INFO,
+            {
+                "amg_bench_version": _version(),
+                "options": options,
+                "fingerprint": fingerprint,
+                "splits": {s.name: {"num_examples": s.num_examples, "files": s.sha256} for s in stats},
+                "sources": [
+                    {"id": s.id, "frames": s.video.num_frames, "height": s.video.height, "width": s.video.width}
+                    for s in loaded
+                ],
+            },
+        )
     renders = counter.get("shaded", 0) if not any(s.avatar_video for s in specs) else 0
-    return BuildReport(out, {s.name: s.num_examples for s in stats}, fingerprint, needed_total,
-                       renders, time.perf_counter() - started)
+    return BuildReport(
+        out, {s.name: s.num_examples for s in stats}, fingerprint, needed_total, renders, time.perf_counter() - started
+    )
 
 
 _BODY_MODEL_HINTS = {

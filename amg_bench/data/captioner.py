@@ -23,9 +23,9 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -51,8 +51,8 @@ class CaptionRequest:
 
     frame: int
     question: str
-    person_id: Optional[str] = None
-    box: Optional[tuple[int, int, int, int]] = None
+    person_id: str | None = None
+    box: tuple[int, int, int, int] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,8 +60,9 @@ class CaptionRequest:
 # ---------------------------------------------------------------------------------------------
 
 
-def draw_box(frame: np.ndarray, box: Box, color: tuple[int, int, int] = BOX_COLOR,
-             thickness: Optional[int] = None) -> np.ndarray:
+def draw_box(
+    frame: np.ndarray, box: Box, color: tuple[int, int, int] = BOX_COLOR, thickness: int | None = None
+) -> np.ndarray:
     """A copy of ``frame`` (H, W, 3 uint8 RGB) with the rectangle ``box`` drawn on it.
 
     The outline covers pixels ``u0..u1`` x ``v0..v1`` (inclusive), ``thickness`` pixels wide
@@ -98,8 +99,12 @@ def appearance_key_frame(motion: Motion, person: int, body, frames: Sequence[int
     if len(frames) > MAX_KEY_FRAME_CANDIDATES:
         frames = frames[np.linspace(0, len(frames) - 1, MAX_KEY_FRAME_CANDIDATES).round().astype(int)]
     for chunk in np.array_split(frames, max(1, int(np.ceil(len(frames) / 128)))):
-        vertices, _ = body.forward(motion.global_orient[person, chunk], motion.body_pose[person, chunk],
-                                   motion.betas[person], motion.transl[person, chunk])
+        vertices, _ = body.forward(
+            motion.global_orient[person, chunk],
+            motion.body_pose[person, chunk],
+            motion.betas[person],
+            motion.transl[person, chunk],
+        )
         for frame, mesh in zip(chunk, vertices):
             camera = Camera(motion.intrinsics, motion.extrinsics[frame], height, width)
             box = person_bbox(mesh, camera)
@@ -111,15 +116,18 @@ def appearance_key_frame(motion: Motion, person: int, body, frames: Sequence[int
             key = (inside, (box[2] - box[0]) * (box[3] - box[1]), -int(frame))
             if best_key is None or key > best_key:
                 best_key = key
-                best = (int(frame), (int(np.floor(box[0])), int(np.floor(box[1])),
-                                     int(np.ceil(box[2])), int(np.ceil(box[3]))))
+                best = (
+                    int(frame),
+                    (int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])), int(np.ceil(box[3]))),
+                )
     if best is None:
         raise CaptionError(f"person {motion.person_ids[person]} is in view in none of its {len(frames)} frames")
     return best
 
 
-def plan_requests(motion: Motion, num_video_frames: int, body,
-                  windows: WindowSpec = WindowSpec()) -> list[CaptionRequest]:
+def plan_requests(
+    motion: Motion, num_video_frames: int, body, windows: WindowSpec = WindowSpec()
+) -> list[CaptionRequest]:
     """Scene requests for the middle frame of every valid window, then one appearance request
     per person who is in a valid window (key frame and box from :func:`appearance_key_frame`).
 
@@ -170,8 +178,14 @@ class VLMCaptioner:
         CaptionError: the checkpoint is not an image-text-to-text model, or has no chat template.
     """
 
-    def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, device: Optional[str] = None, dtype: str = "auto",
-                 batch_size: int = 4, max_new_tokens: int = 120) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        device: str | None = None,
+        dtype: str = "auto",
+        batch_size: int = 4,
+        max_new_tokens: int = 120,
+    ) -> None:
         import torch
         from huggingface_hub import constants
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -180,8 +194,10 @@ class VLMCaptioner:
             raise CaptionError(f"batch_size and max_new_tokens must be >= 1, got {batch_size}, {max_new_tokens}")
         local = Path(model).expanduser()
         if not local.is_dir() and (str(model).startswith(("/", ".", "~")) or str(model).count("/") > 1):
-            raise MissingWeightsError(f"captioning model folder {local} does not exist; pass a Hub id (e.g. "
-                                      f"{DEFAULT_MODEL}) or a folder holding a saved image-text-to-text model")
+            raise MissingWeightsError(
+                f"captioning model folder {local} does not exist; pass a Hub id (e.g. "
+                f"{DEFAULT_MODEL}) or a folder holding a saved image-text-to-text model"
+            )
         self.model_id = str(local.resolve()) if local.is_dir() else str(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dtype == "auto":
@@ -210,18 +226,21 @@ class VLMCaptioner:
         try:
             return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         except ValueError as exc:
-            raise CaptionError(f"captioning model {self.model_id!r} has no chat template: pick an "
-                               f"instruction-tuned image-text-to-text model ({exc})") from exc
+            raise CaptionError(
+                f"captioning model {self.model_id!r} has no chat template: pick an "
+                f"instruction-tuned image-text-to-text model ({exc})"
+            ) from exc
 
     def generate(self, images: Sequence[np.ndarray], question: str) -> list[str]:
         """One greedy answer per image (uint8 (H, W, 3) RGB), stripped of the prompt."""
         prompt = self.prompt(question)
         inputs = self.processor(images=list(images), text=[prompt] * len(images), return_tensors="pt", padding=True)
-        inputs = {k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device)
-                  for k, v in inputs.items()}
+        inputs = {
+            k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
+        }
         with self._torch.inference_mode():
             output = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens)
-        answers = self.processor.batch_decode(output[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        answers = self.processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         return [" ".join(answer.split()) for answer in answers]
 
 
@@ -242,7 +261,7 @@ class CaptionCache:
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
         return self.folder / slug / video_sha[:16] / f"{request.frame:07d}_{name}.json"
 
-    def get(self, path: Path) -> Optional[str]:
+    def get(self, path: Path) -> str | None:
         try:
             caption = json.loads(path.read_text(encoding="utf-8"))["caption"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -250,9 +269,18 @@ class CaptionCache:
         return caption if isinstance(caption, str) and caption.strip() else None
 
     def put(self, path: Path, request: CaptionRequest, video_sha: str, model_id: str, caption: str) -> None:
-        write_json(path, {"caption": caption, "frame": request.frame, "question": request.question,
-                          "box": request.box, "person_id": request.person_id, "model": model_id,
-                          "video_sha256": video_sha})
+        write_json(
+            path,
+            {
+                "caption": caption,
+                "frame": request.frame,
+                "question": request.question,
+                "box": request.box,
+                "person_id": request.person_id,
+                "model": model_id,
+                "video_sha256": video_sha,
+            },
+        )
 
 
 @dataclass
@@ -265,9 +293,16 @@ class CaptionStats:
     cached: int
 
 
-def caption_video(video: str | os.PathLike, motion: Motion, num_video_frames: int, captioner: VLMCaptioner,
-                  cache: CaptionCache, body, windows: WindowSpec = WindowSpec(),
-                  progress: bool = False) -> tuple[Captions, CaptionStats]:
+def caption_video(
+    video: str | os.PathLike,
+    motion: Motion,
+    num_video_frames: int,
+    captioner: VLMCaptioner,
+    cache: CaptionCache,
+    body,
+    windows: WindowSpec = WindowSpec(),
+    progress: bool = False,
+) -> tuple[Captions, CaptionStats]:
     """Caption what the windows of one source need (see :func:`plan_requests`).
 
     Raises:
@@ -294,8 +329,9 @@ def caption_video(video: str | os.PathLike, motion: Motion, num_video_frames: in
         texts = captioner.generate([image for _, image in batch], question) if batch else []
         for (request, _), text in zip(batch, texts):
             if not text:
-                raise CaptionError(f"captioning model {captioner.model_id!r} gave an empty answer for frame "
-                                   f"{request.frame} of {video}")
+                raise CaptionError(
+                    f"captioning model {captioner.model_id!r} gave an empty answer for frame {request.frame} of {video}"
+                )
             cache.put(paths[request], request, video_sha, captioner.model_id, text)
             answers[request] = text
         bar.update(len(batch))
@@ -319,8 +355,9 @@ def caption_video(video: str | os.PathLike, motion: Motion, num_video_frames: in
         scene_frames={r.frame: answers[r] for r in requests if r.person_id is None},
         appearance={r.person_id: answers[r] for r in requests if r.person_id is not None},
     )
-    stats = CaptionStats(len(captions.scene_frames), len(captions.appearance), len(missing),
-                         len(requests) - len(missing))
+    stats = CaptionStats(
+        len(captions.scene_frames), len(captions.appearance), len(missing), len(requests) - len(missing)
+    )
     return captions, stats
 
 
@@ -330,18 +367,18 @@ class SourceCaptions:
 
     source_id: str
     path: Path
-    stats: Optional[CaptionStats]  # None: the file existed and was kept
+    stats: CaptionStats | None  # None: the file existed and was kept
 
 
 def caption_manifest(
     manifest: str | os.PathLike,
     model: str | os.PathLike = DEFAULT_MODEL,
     body_model: str | os.PathLike = "mannequin",
-    device: Optional[str] = None,
+    device: str | None = None,
     dtype: str = "auto",
     batch_size: int = 4,
     max_new_tokens: int = 120,
-    cache_dir: Optional[str | os.PathLike] = None,
+    cache_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
     progress: bool = True,
     windows: WindowSpec = WindowSpec(),
@@ -356,7 +393,8 @@ def caption_manifest(
         ManifestError, VideoError, MotionError, BuildError, BodyModelError: bad sources.
         MissingWeightsError, CaptionError: see :class:`VLMCaptioner` and :func:`caption_video`.
     """
-    from .body_model import cache_dir as default_cache, load_body_model
+    from .body_model import cache_dir as default_cache
+    from .body_model import load_body_model
     from .builder import require_body_model
     from .captions import save_captions
     from .manifest import load_manifest
@@ -372,12 +410,14 @@ def caption_manifest(
             video, motion = load_video_and_motion(spec, windows)
             require_body_model(motion, body, str(spec.motion))
             checked.append((spec, video, motion))
-        captioner = VLMCaptioner(model, device=device, dtype=dtype, batch_size=batch_size,
-                                 max_new_tokens=max_new_tokens)
+        captioner = VLMCaptioner(
+            model, device=device, dtype=dtype, batch_size=batch_size, max_new_tokens=max_new_tokens
+        )
         cache = CaptionCache(Path(cache_dir) if cache_dir else default_cache() / "captions")
         for spec, video, motion in checked:
-            captions, stats = caption_video(spec.video, motion, video.num_frames, captioner, cache, body, windows,
-                                            progress)
+            captions, stats = caption_video(
+                spec.video, motion, video.num_frames, captioner, cache, body, windows, progress
+            )
             save_captions(spec.captions, captions)
             results[spec.id].stats = stats
     return [results[spec.id] for spec in specs]

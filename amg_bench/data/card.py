@@ -85,8 +85,9 @@ def render_card(
         resolution=options["resolution"],
         with_pose_video=options["pose_video"],
         train_size=options["train_size"],
-        test_rule=("all the remaining windows form `test`" if test_size is None
-                   else f"the next {test_size} form `test`"),
+        test_rule=(
+            "all the remaining windows form `test`" if test_size is None else f"the next {test_size} form `test`"
+        ),
         split_gap=options["split_gap"],
         build_options=yaml.safe_dump(options, sort_keys=True).strip(),
         fingerprint=fingerprint,

@@ -13,8 +13,8 @@ person, so the two differ as a film and its avatar render do.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -50,8 +50,13 @@ def background(seed: int, scene: SceneScript, height: int = SOURCE_HEIGHT, width
     intrinsics, extrinsic = camera(height, width)
     rotation, centre = extrinsic[:3, :3], -extrinsic[:3, :3].T @ extrinsic[:3, 3]
     v, u = np.mgrid[0:height, 0:width].astype(np.float64)
-    rays = np.stack([(u - intrinsics[0, 2]) / intrinsics[0, 0], (v - intrinsics[1, 2]) / intrinsics[1, 1],
-                     np.ones_like(u)], axis=-1) @ rotation  # camera -> world directions (R^T d)
+    rays = (
+        np.stack(
+            [(u - intrinsics[0, 2]) / intrinsics[0, 0], (v - intrinsics[1, 2]) / intrinsics[1, 1], np.ones_like(u)],
+            axis=-1,
+        )
+        @ rotation
+    )  # camera -> world directions (R^T d)
     down = rays[..., 1] < -1e-6
     t = np.where(down, -centre[1] / np.where(down, rays[..., 1], -1), 0)
     ground_x, ground_z = centre[0] + t * rays[..., 0], centre[2] + t * rays[..., 2]
@@ -78,15 +83,18 @@ def _frames(scene: SceneScript, motion: Motion, body, seed: int) -> Iterator[np.
     colors = [clothing_colors(person, body.part_labels) for person in scene.people]
     people = list(range(motion.num_people))
     for frame in range(motion.num_frames):
-        vertices, _ = body.forward(motion.global_orient[:, frame], motion.body_pose[:, frame],
-                                   motion.betas, motion.transl[:, frame])
+        vertices, _ = body.forward(
+            motion.global_orient[:, frame], motion.body_pose[:, frame], motion.betas, motion.transl[:, frame]
+        )
         view = Camera(motion.intrinsics, motion.extrinsics[frame], SOURCE_HEIGHT, SOURCE_WIDTH)
-        yield render_people(list(vertices), body.faces, view, people, mode="shaded",
-                            vertex_colors=colors, background=backdrop)
+        yield render_people(
+            list(vertices), body.faces, view, people, mode="shaded", vertex_colors=colors, background=backdrop
+        )
 
 
-def demo_motions(seed: int = 0, body=None, scenes: Sequence[SceneScript] = SCENES
-                 ) -> list[tuple[SceneScript, Motion, Captions]]:
+def demo_motions(
+    seed: int = 0, body=None, scenes: Sequence[SceneScript] = SCENES
+) -> list[tuple[SceneScript, Motion, Captions]]:
     """Motion and captions of every demo scene, people standing on the ground plane."""
     body = body or load_body_model("mannequin")
 
@@ -111,8 +119,9 @@ def write_demo_sources(folder: str | Path, seed: int = 0, scenes: Sequence[Scene
         save_motion(folder / f"{scene.id}.npz", motion)
         save_captions(folder / f"{scene.id}.json", captions)
         write_video(folder / f"{scene.id}.mp4", _frames(scene, motion, body, seed), fps=motion.fps)
-        entries.append({"id": scene.id, "video": f"{scene.id}.mp4", "motion": f"{scene.id}.npz",
-                        "captions": f"{scene.id}.json"})
+        entries.append(
+            {"id": scene.id, "video": f"{scene.id}.mp4", "motion": f"{scene.id}.npz", "captions": f"{scene.id}.json"}
+        )
     manifest = folder / "manifest.yaml"
     write_text(manifest, yaml.safe_dump({"sources": entries}, sort_keys=False))
     return manifest
@@ -123,8 +132,14 @@ def demo_window_count(seed: int = 0, spec: WindowSpec = WindowSpec()) -> int:
     return sum(len(valid_starts(motion.valid, motion.num_frames, spec)) for _, motion, _ in demo_motions(seed))
 
 
-def build_demo_dataset(out: str | Path, seed: int = 0, train_size: Optional[int] = None,
-                       overwrite: bool = False, progress: bool = True, **options) -> BuildReport:
+def build_demo_dataset(
+    out: str | Path,
+    seed: int = 0,
+    train_size: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    **options,
+) -> BuildReport:
     """Build the demo dataset into ``out`` (a few hundred clips, the paper's 5,500:288 split ratio).
 
     ``options`` are further :class:`BuildConfig` fields (``split_gap``, ``pose_video``, ...).
@@ -137,5 +152,6 @@ def build_demo_dataset(out: str | Path, seed: int = 0, train_size: Optional[int]
     config = BuildConfig(train_size=train_size, **options)
     with tempfile.TemporaryDirectory(prefix="amg_bench_demo_") as tmp:
         manifest = write_demo_sources(tmp, seed)
-        return build_dataset(manifest, out, config, overwrite=overwrite, progress=progress,
-                             source_description=DEMO_DESCRIPTION)
+        return build_dataset(
+            manifest, out, config, overwrite=overwrite, progress=progress, source_description=DEMO_DESCRIPTION
+        )

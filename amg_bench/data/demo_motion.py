@@ -61,19 +61,39 @@ SCENES = (
         setting="a sunlit stone courtyard with a pale sky",
         atmosphere="calm and friendly",
         people=(
-            PersonScript("person0", (-2.6, 1.5), (
-                Leg(90, (-0.45, 1.2)), Leg(140, (-0.45, 1.2), "handshake"),
-                Leg(200, (4.8, 1.0)), Leg(215, (4.8, 1.0), "stand"), Leg(299, (1.6, 1.4)),
-            ), shirt="red", trousers="dark blue"),
-            PersonScript("person1", (2.4, 1.0), (
-                Leg(90, (0.45, 1.2)), Leg(140, (0.45, 1.2), "handshake"),
-                Leg(200, (0.45, 1.2), "wave"), Leg(299, (-1.4, 0.4)),
-            ), shirt="green", trousers="grey"),
+            PersonScript(
+                "person0",
+                (-2.6, 1.5),
+                (
+                    Leg(90, (-0.45, 1.2)),
+                    Leg(140, (-0.45, 1.2), "handshake"),
+                    Leg(200, (4.8, 1.0)),
+                    Leg(215, (4.8, 1.0), "stand"),
+                    Leg(299, (1.6, 1.4)),
+                ),
+                shirt="red",
+                trousers="dark blue",
+            ),
+            PersonScript(
+                "person1",
+                (2.4, 1.0),
+                (
+                    Leg(90, (0.45, 1.2)),
+                    Leg(140, (0.45, 1.2), "handshake"),
+                    Leg(200, (0.45, 1.2), "wave"),
+                    Leg(299, (-1.4, 0.4)),
+                ),
+                shirt="green",
+                trousers="grey",
+            ),
         ),
-        phases=((0, "two people walk towards each other"), (90, "two people shake hands"),
-                (140, "one person walks away to the right while the other waves goodbye"),
-                (200, "one person is alone, waving"), (215, "one person comes back and the two people "
-                                                           "walk past each other")),
+        phases=(
+            (0, "two people walk towards each other"),
+            (90, "two people shake hands"),
+            (140, "one person walks away to the right while the other waves goodbye"),
+            (200, "one person is alone, waving"),
+            (215, "one person comes back and the two people walk past each other"),
+        ),
     ),
     SceneScript(
         id="demo_plaza",
@@ -81,16 +101,29 @@ SCENES = (
         setting="an open plaza with a tiled floor under a clear sky",
         atmosphere="relaxed",
         people=(
-            PersonScript("person0", (-2.0, 2.5), (Leg(120, (2.0, 0.0)), Leg(239, (-1.5, -0.5))),
-                         shirt="yellow", trousers="black"),
-            PersonScript("person1", (2.0, 2.5), (Leg(110, (-1.8, 0.5)), Leg(170, (-1.8, 0.5), "wave"),
-                                                 Leg(239, (0.5, 2.0))), shirt="blue", trousers="khaki"),
-            PersonScript("person2", (0.0, -0.5), (Leg(80, (0.0, -0.5), "stand"), Leg(239, (1.5, 3.0))),
-                         shirt="purple", trousers="white"),
+            PersonScript(
+                "person0", (-2.0, 2.5), (Leg(120, (2.0, 0.0)), Leg(239, (-1.5, -0.5))), shirt="yellow", trousers="black"
+            ),
+            PersonScript(
+                "person1",
+                (2.0, 2.5),
+                (Leg(110, (-1.8, 0.5)), Leg(170, (-1.8, 0.5), "wave"), Leg(239, (0.5, 2.0))),
+                shirt="blue",
+                trousers="khaki",
+            ),
+            PersonScript(
+                "person2",
+                (0.0, -0.5),
+                (Leg(80, (0.0, -0.5), "stand"), Leg(239, (1.5, 3.0))),
+                shirt="purple",
+                trousers="white",
+            ),
         ),
-        phases=((0, "three people cross a plaza on diagonal paths"),
-                (110, "a person waves at a friend while others keep walking"),
-                (170, "three people walk off in different directions")),
+        phases=(
+            (0, "three people cross a plaza on diagonal paths"),
+            (110, "a person waves at a friend while others keep walking"),
+            (170, "three people walk off in different directions"),
+        ),
     ),
 )
 
@@ -200,13 +233,22 @@ def scene_motion(scene: SceneScript, seed: int, foot_height, fps: float = 24.0) 
     margin = 8
     valid = (
         (pelvis_cam[..., 2] > 0.5)
-        & (pixels[..., 0] >= margin) & (pixels[..., 0] < SOURCE_WIDTH - margin)
-        & (pixels[..., 1] >= margin) & (pixels[..., 1] < SOURCE_HEIGHT - margin)
+        & (pixels[..., 0] >= margin)
+        & (pixels[..., 0] < SOURCE_WIDTH - margin)
+        & (pixels[..., 1] >= margin)
+        & (pixels[..., 1] < SOURCE_HEIGHT - margin)
     )
     motion = Motion(
-        global_orient=global_orient, body_pose=body_pose, betas=betas, transl=transl, valid=valid,
-        intrinsics=intrinsics, extrinsics=np.repeat(extrinsic[None], num_frames, axis=0),
-        image_size=(SOURCE_HEIGHT, SOURCE_WIDTH), fps=fps, person_ids=[p.name for p in scene.people],
+        global_orient=global_orient,
+        body_pose=body_pose,
+        betas=betas,
+        transl=transl,
+        valid=valid,
+        intrinsics=intrinsics,
+        extrinsics=np.repeat(extrinsic[None], num_frames, axis=0),
+        image_size=(SOURCE_HEIGHT, SOURCE_WIDTH),
+        fps=fps,
+        person_ids=[p.name for p in scene.people],
         body_model="mannequin",
     )
     return motion, scene_captions(scene, valid)
@@ -225,14 +267,24 @@ def scene_captions(scene: SceneScript, valid: np.ndarray) -> Captions:
         )
     appearance = {
         p.name: f"A slim mannequin-like person wearing a {p.shirt} long-sleeved shirt, {p.trousers} trousers "
-                "and dark shoes." for p in scene.people
+        "and dark shoes."
+        for p in scene.people
     }
     return Captions(scene_frames=frames, appearance=appearance)
 
 
-GARMENTS = {"red": (200, 40, 40), "dark blue": (30, 40, 110), "green": (40, 150, 60), "grey": (120, 120, 125),
-            "yellow": (220, 190, 40), "black": (25, 25, 28), "blue": (50, 90, 200), "khaki": (170, 150, 100),
-            "purple": (120, 50, 150), "white": (225, 225, 220)}
+GARMENTS = {
+    "red": (200, 40, 40),
+    "dark blue": (30, 40, 110),
+    "green": (40, 150, 60),
+    "grey": (120, 120, 125),
+    "yellow": (220, 190, 40),
+    "black": (25, 25, 28),
+    "blue": (50, 90, 200),
+    "khaki": (170, 150, 100),
+    "purple": (120, 50, 150),
+    "white": (225, 225, 220),
+}
 SKIN, SHOES = (224, 180, 150), (40, 30, 25)
 # SMPL joints grouped by what covers them: 0 skin, 1 shirt, 2 trousers, 3 shoes.
 _COVER = np.array([2, 2, 2, 1, 2, 2, 1, 3, 3, 1, 3, 3, 0, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0])

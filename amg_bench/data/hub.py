@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import AmgBenchError, BuildError
 from .builder import BUILD_INFO
@@ -19,8 +19,12 @@ from .builder import BUILD_INFO
 VIDEO_COLUMNS = ("video", "avatar_video", "pose_video")
 
 
-def load_benchmark(path_or_repo_id: str | os.PathLike, split: Optional[str] = None,
-                   revision: Optional[str] = None, decode_videos: bool = True):
+def load_benchmark(
+    path_or_repo_id: str | os.PathLike,
+    split: str | None = None,
+    revision: str | None = None,
+    decode_videos: bool = True,
+):
     """``datasets.load_dataset`` on a built folder or a Hub repo id.
 
     With ``decode_videos=False`` the video columns come back as ``{"bytes", "path"}`` dicts
@@ -55,7 +59,7 @@ class DatasetSummary:
     build: dict[str, Any] = field(default_factory=dict)
 
 
-def dataset_info(path_or_repo_id: str | os.PathLike, revision: Optional[str] = None) -> DatasetSummary:
+def dataset_info(path_or_repo_id: str | os.PathLike, revision: str | None = None) -> DatasetSummary:
     """Splits, counts, columns and the card summary of a built folder or Hub repo."""
     from huggingface_hub import DatasetCard
 
@@ -87,15 +91,16 @@ class UploadPlan:
     folder: Path
     files: list[tuple[str, int]]
     private: bool
-    revision: Optional[str]
+    revision: str | None
 
     @property
     def total_bytes(self) -> int:
         return sum(size for _, size in self.files)
 
 
-def upload_plan(folder: str | os.PathLike, repo_id: str, private: bool = False,
-                revision: Optional[str] = None) -> UploadPlan:
+def upload_plan(
+    folder: str | os.PathLike, repo_id: str, private: bool = False, revision: str | None = None
+) -> UploadPlan:
     """Check that ``folder`` is a complete built dataset and list what would be uploaded.
 
     Raises:
@@ -122,8 +127,14 @@ def upload_plan(folder: str | os.PathLike, repo_id: str, private: bool = False,
     return UploadPlan(repo_id, folder, files, private, revision)
 
 
-def publish(folder: str | os.PathLike, repo_id: str, private: bool = False, revision: Optional[str] = None,
-            dry_run: bool = False, token: Optional[str] = None) -> UploadPlan:
+def publish(
+    folder: str | os.PathLike,
+    repo_id: str,
+    private: bool = False,
+    revision: str | None = None,
+    dry_run: bool = False,
+    token: str | None = None,
+) -> UploadPlan:
     """Create the dataset repo (if needed) and upload the folder with ``huggingface_hub``.
 
     The token comes from ``token``, ``HF_TOKEN`` or ``huggingface-cli login``.

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Optional
 
 from ..errors import ManifestError
 
@@ -37,8 +37,8 @@ class SourceSpec:
     video: Path
     motion: Path
     captions: Path
-    avatar_video: Optional[Path] = None
-    pose_video: Optional[Path] = None
+    avatar_video: Path | None = None
+    pose_video: Path | None = None
 
 
 def load_manifest(path: str | os.PathLike, may_be_missing: Collection[str] = ()) -> list[SourceSpec]:

@@ -128,23 +128,22 @@ class Motion:
 
 def save_motion(path: str | os.PathLike, motion: Motion) -> None:
     """Write a motion file atomically (uncompressed npz, no pickled objects)."""
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(
-                handle,
-                global_orient=motion.global_orient,
-                body_pose=motion.body_pose,
-                betas=motion.betas,
-                transl=motion.transl,
-                valid=motion.valid,
-                intrinsics=motion.intrinsics,
-                extrinsics=motion.extrinsics,
-                image_size=np.asarray(motion.image_size, dtype=np.int32),
-                fps=np.float32(motion.fps),
-                person_ids=np.asarray(motion.person_ids, dtype=str),
-                body_model=np.asarray(motion.body_model),
-                format_version=np.int32(FORMAT_VERSION),
-            )
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(
+            handle,
+            global_orient=motion.global_orient,
+            body_pose=motion.body_pose,
+            betas=motion.betas,
+            transl=motion.transl,
+            valid=motion.valid,
+            intrinsics=motion.intrinsics,
+            extrinsics=motion.extrinsics,
+            image_size=np.asarray(motion.image_size, dtype=np.int32),
+            fps=np.float32(motion.fps),
+            person_ids=np.asarray(motion.person_ids, dtype=str),
+            body_model=np.asarray(motion.body_model),
+            format_version=np.int32(FORMAT_VERSION),
+        )
 
 
 REQUIRED_KEYS = ("global_orient", "body_pose", "betas", "transl", "valid", "intrinsics", "extrinsics", "image_size")

@@ -26,8 +26,8 @@ y down, z forward). Pixel ``(row i, column j)`` has its centre at image coordina
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

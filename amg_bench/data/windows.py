@@ -22,8 +22,8 @@ Rules (DESIGN.md, "The dataset"):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -120,7 +120,7 @@ def people_in_window(has_pose: np.ndarray, start: int, spec: WindowSpec = Window
 def assign_splits(
     windows: Iterable[Window],
     train_size: int = PAPER_TRAIN_SIZE,
-    test_size: Optional[int] = None,
+    test_size: int | None = None,
     split_gap: bool = False,
     spec: WindowSpec = WindowSpec(),
 ) -> dict[str, list[Window]]:
@@ -136,18 +136,14 @@ def assign_splits(
     if train_size < 0 or (test_size is not None and test_size < 1):
         raise BuildError(f"train_size must be >= 0 and test_size >= 1, got {train_size}, {test_size}")
     if train_size >= len(ordered):
-        raise BuildError(
-            f"--train-size {train_size} leaves no test window: only {len(ordered)} valid windows"
-        )
+        raise BuildError(f"--train-size {train_size} leaves no test window: only {len(ordered)} valid windows")
     train, rest = ordered[:train_size], ordered[train_size:]
     if split_gap and train:
         last = train[-1]
         rest = [w for w in rest if w.source_id != last.source_id or w.start - last.start >= spec.span]
     if test_size is not None:
         if len(rest) < test_size:
-            raise BuildError(
-                f"--test-size {test_size} asks for more windows than remain after train: {len(rest)}"
-            )
+            raise BuildError(f"--test-size {test_size} asks for more windows than remain after train: {len(rest)}")
         rest = rest[:test_size]
     if not rest:
         raise BuildError("no test window left after --split-gap; lower --train-size")

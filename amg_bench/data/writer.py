@@ -87,8 +87,14 @@ class SplitWriter:
         rows_per_group: rows buffered per parquet row group (keeps memory flat).
     """
 
-    def __init__(self, folder: str | os.PathLike, split: str, features, max_shard_bytes: int = 256 << 20,
-                 rows_per_group: int = 16) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        split: str,
+        features,
+        max_shard_bytes: int = 256 << 20,
+        rows_per_group: int = 16,
+    ) -> None:
         self.folder = Path(folder) / DATA_DIR
         self.folder.mkdir(parents=True, exist_ok=True)
         self.split = split

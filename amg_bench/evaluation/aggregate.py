@@ -13,7 +13,7 @@ dependency of the package.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -21,8 +21,12 @@ DEFAULT_RESAMPLES = 10_000
 DEFAULT_BOOTSTRAP_SEED = 0
 
 
-def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES,
-                 seed: int = DEFAULT_BOOTSTRAP_SEED) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float],
+    confidence: float = 0.95,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_BOOTSTRAP_SEED,
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the mean.
 
     Args:
@@ -59,8 +63,7 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: i
     return min(max(float(low), lowest), highest), max(min(float(high), highest), lowest)
 
 
-def summarize(values: Sequence[float], seed: int = DEFAULT_BOOTSTRAP_SEED,
-              resamples: int = DEFAULT_RESAMPLES) -> dict:
+def summarize(values: Sequence[float], seed: int = DEFAULT_BOOTSTRAP_SEED, resamples: int = DEFAULT_RESAMPLES) -> dict:
     """``{"mean", "ci95": [low, high], "n"}`` of per-clip values (n >= 1).
 
     The mean is ``math.fsum(values) / n`` (a correctly rounded sum, independent of the order).
@@ -76,8 +79,12 @@ def summarize(values: Sequence[float], seed: int = DEFAULT_BOOTSTRAP_SEED,
     return {"mean": math.fsum(data.tolist()) / data.size, "ci95": [low, high], "n": int(data.size)}
 
 
-def summarize_metrics(records: Sequence[Mapping], keys: Sequence[str], seed: int = DEFAULT_BOOTSTRAP_SEED,
-                      resamples: int = DEFAULT_RESAMPLES) -> dict[str, dict]:
+def summarize_metrics(
+    records: Sequence[Mapping],
+    keys: Sequence[str],
+    seed: int = DEFAULT_BOOTSTRAP_SEED,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> dict[str, dict]:
     """Summaries of each metric key over the records that hold a value for it.
 
     ``records`` must already be in a fixed order (sorted by clip id). A key no record holds is

@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,9 @@ class ReferenceTrackCache:
         compute: frames uint8 ``(T, H, W, 3)`` -> tracks ``(T, N, 2)``.
     """
 
-    def __init__(self, root: str | os.PathLike, settings: Mapping[str, Any],
-                 compute: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(
+        self, root: str | os.PathLike, settings: Mapping[str, Any], compute: Callable[[np.ndarray], np.ndarray]
+    ) -> None:
         self.folder = Path(root) / "tracks"
         self.settings = dict(settings)
         self.compute = compute
@@ -76,17 +78,17 @@ class ReferenceTrackCache:
             return cached
         self.misses += 1
         tracks = np.asarray(self.compute(frames()), dtype=np.float32)
-        with atomic_path(path, suffix=".npy") as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, tracks, allow_pickle=False)
+        with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as handle:
+            np.save(handle, tracks, allow_pickle=False)
         return tracks
 
 
 class CaptionEmbeddingCache:
     """Caption embeddings on disk, computed on a miss by ``compute(caption) -> (embedding, truncated)``."""
 
-    def __init__(self, root: str | os.PathLike, settings: Mapping[str, Any],
-                 compute: Callable[[str], tuple[Any, bool]]) -> None:
+    def __init__(
+        self, root: str | os.PathLike, settings: Mapping[str, Any], compute: Callable[[str], tuple[Any, bool]]
+    ) -> None:
         self.folder = Path(root) / "text"
         self.settings = dict(settings)
         self.compute = compute
@@ -121,7 +123,7 @@ class CaptionEmbeddingCache:
         return embedding, bool(truncated)
 
 
-def _load_npy(path: Path) -> Optional[np.ndarray]:
+def _load_npy(path: Path) -> np.ndarray | None:
     if not path.is_file():
         return None
     try:

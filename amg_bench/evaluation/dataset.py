@@ -13,9 +13,10 @@ import json
 import logging
 import os
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class BenchmarkSplit:
     id: str
     split: str
     fingerprint: str
-    revision: Optional[str]
+    revision: str | None
     rows: Any
     clip_ids: list[str] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
@@ -70,7 +71,7 @@ class BenchmarkSplit:
         return self.rows[self._index[clip_id]]
 
 
-def open_split(dataset: str | os.PathLike, split: str = "test", revision: Optional[str] = None) -> BenchmarkSplit:
+def open_split(dataset: str | os.PathLike, split: str = "test", revision: str | None = None) -> BenchmarkSplit:
     """Load ``split`` of a built folder or Hub repo with videos left encoded.
 
     Raises:
@@ -86,14 +87,17 @@ def open_split(dataset: str | os.PathLike, split: str = "test", revision: Option
     except AmgBenchError as exc:
         raise DatasetError(str(exc)) from exc
     except ConnectionError as exc:  # a Hub id while offline (not a local folder either)
-        raise DatasetError(f"cannot load dataset {dataset_id!r}: not a local folder, and the Hub is unreachable "
-                           f"({exc})") from exc
+        raise DatasetError(
+            f"cannot load dataset {dataset_id!r}: not a local folder, and the Hub is unreachable ({exc})"
+        ) from exc
     if split not in loaded:
         raise DatasetError(f"dataset {dataset_id!r} has no split {split!r}; it has {sorted(loaded)}")
     rows = loaded[split]
     missing = [c for c in BASE_COLUMNS if c not in rows.column_names]
     if missing:
-        raise DatasetError(f"dataset {dataset_id!r} split {split!r} lacks columns {missing}; it has {rows.column_names}")
+        raise DatasetError(
+            f"dataset {dataset_id!r} split {split!r} lacks columns {missing}; it has {rows.column_names}"
+        )
     wanted = [c for c in rows.column_names if c in BASE_COLUMNS or c in REQUEST_COLUMNS.values()]
     rows = rows.select_columns(wanted)
     clip_ids = list(rows["clip_id"])
@@ -109,7 +113,7 @@ def open_split(dataset: str | os.PathLike, split: str = "test", revision: Option
     return BenchmarkSplit(dataset_id, split, fingerprint, resolved, rows, clip_ids, index)
 
 
-def _build_fingerprint(dataset_id: str) -> Optional[str]:
+def _build_fingerprint(dataset_id: str) -> str | None:
     path = Path(dataset_id) / BUILD_INFO
     if not path.is_file():
         return None
@@ -120,7 +124,7 @@ def _build_fingerprint(dataset_id: str) -> Optional[str]:
     return value if isinstance(value, str) and value else None
 
 
-def _hub_revision(dataset_id: str, revision: Optional[str]) -> Optional[str]:
+def _hub_revision(dataset_id: str, revision: str | None) -> str | None:
     """The commit a Hub id resolves to (``None`` for a local folder, or when the Hub cannot be asked)."""
     if Path(dataset_id).exists():
         return None
@@ -136,7 +140,7 @@ def _hub_revision(dataset_id: str, revision: Optional[str]) -> Optional[str]:
         return None
 
 
-def select_clips(split: BenchmarkSplit, clips: Optional[Sequence[str]] = None, limit: Optional[int] = None) -> list[str]:
+def select_clips(split: BenchmarkSplit, clips: Sequence[str] | None = None, limit: int | None = None) -> list[str]:
     """The clip ids to evaluate, sorted by id: ``clips`` if given, else all; then the first ``limit``.
 
     ``limit`` keeps the first clips in dataset order (before sorting), so ``--limit 5`` means the
@@ -170,8 +174,9 @@ def check_columns(split: BenchmarkSplit, requires: frozenset[str], method_name: 
     Raises:
         MethodError: naming the request input, its column, and the dataset's columns.
     """
-    missing = {name: REQUEST_COLUMNS.get(name) for name in sorted(requires)
-               if REQUEST_COLUMNS.get(name) not in split.columns}
+    missing = {
+        name: REQUEST_COLUMNS.get(name) for name in sorted(requires) if REQUEST_COLUMNS.get(name) not in split.columns
+    }
     if missing:
         needs = ", ".join(f"{name!r} (column {column!r})" for name, column in missing.items())
         raise MethodError(

@@ -7,8 +7,19 @@ from importlib import metadata
 
 #: Distributions whose versions can change a score (or the generated videos).
 TRACKED_DISTRIBUTIONS = (
-    "amg-bench", "torch", "numpy", "open_clip_torch", "opencv-python-headless", "av", "datasets",
-    "huggingface_hub", "accelerate", "safetensors", "diffusers", "transformers", "peft",
+    "amg-bench",
+    "torch",
+    "numpy",
+    "open_clip_torch",
+    "opencv-python-headless",
+    "av",
+    "datasets",
+    "huggingface_hub",
+    "accelerate",
+    "safetensors",
+    "diffusers",
+    "transformers",
+    "peft",
 )
 
 

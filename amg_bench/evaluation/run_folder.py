@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from ..errors import OutputExistsError
 from ..files import write_json, write_text
@@ -53,7 +54,7 @@ class RunFolder:
     def record_path(self, clip_id: str) -> Path:
         return self.scores / f"{clip_id}.json"
 
-    def read_record(self, clip_id: str) -> Optional[dict[str, Any]]:
+    def read_record(self, clip_id: str) -> dict[str, Any] | None:
         """The clip's record, or ``None`` if it has none (or an unreadable one, which is redone)."""
         path = self.record_path(clip_id)
         try:

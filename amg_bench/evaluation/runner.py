@@ -29,7 +29,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import AmgBenchError
 from ..files import write_json
@@ -73,16 +73,16 @@ class EvaluationConfig:
     dataset: str
     out: str | os.PathLike
     split: str = "test"
-    revision: Optional[str] = None
-    method_config: Optional[str | os.PathLike] = None
+    revision: str | None = None
+    method_config: str | os.PathLike | None = None
     method_options: dict[str, Any] = field(default_factory=dict)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
-    limit: Optional[int] = None
-    clips: Optional[list[str]] = None
+    limit: int | None = None
+    clips: list[str] | None = None
     seed: int = 0
-    device: Optional[str] = None
+    device: str | None = None
     dtype: str = "float32"
-    cache_dir: Optional[str | os.PathLike] = None
+    cache_dir: str | os.PathLike | None = None
     crf: int = DEFAULT_CRF
     progress: bool = True
 
@@ -149,24 +149,36 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
     check_columns(split, cls.requires, config.method)
 
     # 3. Settings of the run folder
-    run.check_settings({
-        "method": {"name": config.method, "options": _jsonable(options),
-                   "config_file": str(config_file) if config_file else None},
-        "dataset": {"id": split.id, "split": split.split, "fingerprint": split.fingerprint},
-        "scoring": config.scoring.to_dict(), "seed": config.seed, "dtype": config.dtype, "crf": config.crf,
-    }, write=state.is_main_process)
+    run.check_settings(
+        {
+            "method": {
+                "name": config.method,
+                "options": _jsonable(options),
+                "config_file": str(config_file) if config_file else None,
+            },
+            "dataset": {"id": split.id, "split": split.split, "fingerprint": split.fingerprint},
+            "scoring": config.scoring.to_dict(),
+            "seed": config.seed,
+            "dtype": config.dtype,
+            "crf": config.crf,
+        },
+        write=state.is_main_process,
+    )
 
     # 4. Metrics, then the method (weights load here; a missing metric weight fails before the method loads)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     scorer = ClipScorer(config.scoring, cache_dir, device, config.dtype, watch)
     method = _build_method(config.method, cls, options, device, config.dtype)
     check_columns(split, method.requires, config.method)
-    method_record = {"name": config.method, "options": _jsonable(method.options() or options),
-                     "class": f"{cls.__module__}:{cls.__qualname__}",
-                     "config_file": str(config_file) if config_file else None}
+    method_record = {
+        "name": config.method,
+        "options": _jsonable(method.options() or options),
+        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "config_file": str(config_file) if config_file else None,
+    }
 
     # 5. This process's share
-    mine = clips[state.process_index::state.num_processes]
+    mine = clips[state.process_index :: state.num_processes]
     pending = [clip_id for clip_id in mine if not run.is_finished(clip_id)]
 
     # 6. Clips
@@ -176,8 +188,14 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
     from tqdm.auto import tqdm
 
     label = f"evaluate {config.method}" + (f" [{state.process_index}]" if state.num_processes > 1 else "")
-    with tqdm(total=len(mine), initial=len(mine) - len(pending), desc=label, unit="clip", disable=not config.progress,
-              position=state.process_index if state.num_processes > 1 else None) as bar:
+    with tqdm(
+        total=len(mine),
+        initial=len(mine) - len(pending),
+        desc=label,
+        unit="clip",
+        disable=not config.progress,
+        position=state.process_index if state.num_processes > 1 else None,
+    ) as bar:
         for clip_id in pending:
             bar.set_postfix_str(clip_id)
             failed += not _process_clip(clip_id, split, method, config, scorer, run, watch)
@@ -195,11 +213,20 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
         cache["reference_tracks"] = {"hits": scorer.track_cache.hits, "misses": scorer.track_cache.misses}
     if scorer.text_cache is not None:
         cache["captions"] = {"hits": scorer.text_cache.hits, "misses": scorer.text_cache.misses}
-    return EvaluationSummary(run.root, results, len(clips), len(mine) - len(pending), len(pending), failed, seconds,
-                             cache, state.is_main_process)
+    return EvaluationSummary(
+        run.root,
+        results,
+        len(clips),
+        len(mine) - len(pending),
+        len(pending),
+        failed,
+        seconds,
+        cache,
+        state.is_main_process,
+    )
 
 
-def _resolve_method(config: EvaluationConfig) -> tuple[type[Method], dict[str, Any], Optional[Path]]:
+def _resolve_method(config: EvaluationConfig) -> tuple[type[Method], dict[str, Any], Path | None]:
     """The method's class, its options (YAML file merged with ``method_options``) and the file."""
     from ..methods.config import merge_options, resolve_options
     from ..methods.registry import resolve_method_class
@@ -214,13 +241,21 @@ def _build_method(name: str, cls: type[Method], options: dict[str, Any], device:
     from ..methods.registry import get_method
 
     parameters = inspect.signature(cls).parameters
-    extra = {key: value for key, value in (("device", device), ("dtype", dtype))
-             if key in parameters and key not in options}
+    extra = {
+        key: value for key, value in (("device", device), ("dtype", dtype)) if key in parameters and key not in options
+    }
     return get_method(name, **options, **extra)
 
 
-def _process_clip(clip_id: str, split: BenchmarkSplit, method: Method, config: EvaluationConfig,
-                  scorer: ClipScorer, run: RunFolder, watch: Stopwatch) -> bool:
+def _process_clip(
+    clip_id: str,
+    split: BenchmarkSplit,
+    method: Method,
+    config: EvaluationConfig,
+    scorer: ClipScorer,
+    run: RunFolder,
+    watch: Stopwatch,
+) -> bool:
     """Generate, score, store and record one unfinished clip; returns whether it succeeded.
 
     The record is written last: it marks the clip finished. A clip whose video exists without a
@@ -264,8 +299,14 @@ def _fail(run: RunFolder, record: dict[str, Any], stage: str, exc: Exception) ->
     return False
 
 
-def _write_results(run: RunFolder, clips: list[str], split: BenchmarkSplit, method_record: dict[str, Any],
-                   scorer: ClipScorer, config: EvaluationConfig) -> dict[str, Any]:
+def _write_results(
+    run: RunFolder,
+    clips: list[str],
+    split: BenchmarkSplit,
+    method_record: dict[str, Any],
+    scorer: ClipScorer,
+    config: EvaluationConfig,
+) -> dict[str, Any]:
     """Merge every clip's record into ``scores.jsonl`` and ``results.json`` (sorted by clip id)."""
     records = []
     for clip_id in clips:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class ScoringSettings:
     grid_size: int = DEFAULT_GRID_SIZE
     eval_size: tuple[int, int] = DEFAULT_EVAL_SIZE
     clip_model: str = DEFAULT_MODEL
-    clip_pretrained: Optional[str] = DEFAULT_PRETRAINED
+    clip_pretrained: str | None = DEFAULT_PRETRAINED
     clip_batch_size: int = 16
 
     def __post_init__(self) -> None:
@@ -85,7 +86,7 @@ class Stopwatch:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
 
-    def __call__(self, stage: str) -> "_Lap":
+    def __call__(self, stage: str) -> _Lap:
         return _Lap(self, stage)
 
 
@@ -116,16 +117,27 @@ class ClipScorer:
         MetricError, TrackerError, MissingWeightsError: a metric cannot be built.
     """
 
-    def __init__(self, settings: ScoringSettings, cache_dir: str | os.PathLike, device: str = "cpu",
-                 dtype: str = "float32", watch: Optional[Stopwatch] = None) -> None:
+    def __init__(
+        self,
+        settings: ScoringSettings,
+        cache_dir: str | os.PathLike,
+        device: str = "cpu",
+        dtype: str = "float32",
+        watch: Stopwatch | None = None,
+    ) -> None:
         self.settings = settings
         self.watch = watch or Stopwatch()
         self.clip = self.fidelity = self.text_cache = self.track_cache = None
         if "clip" in settings.metrics:
             from ..metrics.clip_score import CLIPScorer
 
-            self.clip = CLIPScorer(settings.clip_model, settings.clip_pretrained, device=device, dtype=dtype,
-                                   batch_size=settings.clip_batch_size)
+            self.clip = CLIPScorer(
+                settings.clip_model,
+                settings.clip_pretrained,
+                device=device,
+                dtype=dtype,
+                batch_size=settings.clip_batch_size,
+            )
             self.text_cache = CaptionEmbeddingCache(cache_dir, self._clip_cache_settings(), self._encode_caption)
         if "motion" in settings.metrics:
             from ..metrics.motion_fidelity import MotionFidelity
@@ -133,15 +145,21 @@ class ClipScorer:
             options = dict(settings.tracker_options)
             if settings.tracker == "cotracker":
                 options.setdefault("device", device)
-            self.fidelity = MotionFidelity(settings.tracker, grid_size=settings.grid_size,
-                                           eval_size=tuple(settings.eval_size), variants=settings.motion_variants,
-                                           **options)
+            self.fidelity = MotionFidelity(
+                settings.tracker,
+                grid_size=settings.grid_size,
+                eval_size=tuple(settings.eval_size),
+                variants=settings.motion_variants,
+                **options,
+            )
             track_settings = {k: v for k, v in self.fidelity.config().items() if k != "variants"}
             self.track_cache = ReferenceTrackCache(cache_dir, track_settings, self._tracks)
 
     def _clip_cache_settings(self) -> dict[str, Any]:
         config = self.clip.config()
-        settings = {k: config.get(k) for k in ("model", "pretrained", "quick_gelu", "context_length", "dtype", "open_clip")}
+        settings = {
+            k: config.get(k) for k in ("model", "pretrained", "quick_gelu", "context_length", "dtype", "open_clip")
+        }
         for candidate in (self.clip.pretrained, self.clip.model_name.partition("local-dir:")[2]):
             path = Path(candidate) if candidate else None
             if path is not None and path.exists():  # local weights: a changed file gets new keys
@@ -157,8 +175,9 @@ class ClipScorer:
         with self.watch("track"):
             return self.fidelity.tracks(frames)
 
-    def score(self, generated: np.ndarray, caption: str, reference_bytes: bytes,
-              reference_frames: Callable[[], np.ndarray]) -> dict[str, Any]:
+    def score(
+        self, generated: np.ndarray, caption: str, reference_bytes: bytes, reference_frames: Callable[[], np.ndarray]
+    ) -> dict[str, Any]:
         """The clip's metric values.
 
         Args:

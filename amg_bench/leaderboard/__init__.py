@@ -9,8 +9,8 @@ under a temporary name, then renamed, so a failed build never leaves a half-writ
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..files import atomic_directory, write_text
 from .gallery import Gallery, collect_gallery, gallery_clips
@@ -24,9 +24,22 @@ from .table import Leaderboard, ProtocolGroup, Row, build_table, protocol_key
 MARKDOWN, CSV, CHART, PAGE = "leaderboard.md", "leaderboard.csv", "leaderboard.png", "index.html"
 
 __all__ = [
-    "build_leaderboard", "build_table", "load_results", "parse_results", "load_reported", "collect_gallery",
-    "gallery_clips", "protocol_key", "Leaderboard", "ProtocolGroup", "Row", "Results", "ReportedTable",
-    "Gallery", "METRICS", "DEFAULT_REPORTED",
+    "DEFAULT_REPORTED",
+    "METRICS",
+    "Gallery",
+    "Leaderboard",
+    "ProtocolGroup",
+    "ReportedTable",
+    "Results",
+    "Row",
+    "build_leaderboard",
+    "build_table",
+    "collect_gallery",
+    "gallery_clips",
+    "load_reported",
+    "load_results",
+    "parse_results",
+    "protocol_key",
 ]
 
 

@@ -10,9 +10,9 @@ Those reference methods are then not repeated as method columns (same videos).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import DatasetError, VideoError
 from ..files import write_bytes

@@ -40,8 +40,11 @@ def _group_context(group: ProtocolGroup, board: Leaderboard) -> dict[str, Any]:
         cells += [_cell(r.num_clips, r.num_clips), _cell(failures, failures), _cell(group.name, group.name)]
         rows.append(cells)
     return {
-        "name": group.name, "description": group.description, "offline": group.offline_approximation,
-        "headers": [{"title": t, "type": k} for t, k in headers], "rows": rows,
+        "name": group.name,
+        "description": group.description,
+        "offline": group.offline_approximation,
+        "headers": [{"title": t, "type": k} for t, k in headers],
+        "rows": rows,
     }
 
 
@@ -67,8 +70,12 @@ def _reported_context(board: Leaderboard) -> dict[str, Any] | None:
         rows.append(cells)
     citation = reported.citation
     return {
-        "citation": reported.citation_text, "url": citation.get("url", ""), "note": reported.note,
-        "protocol": describe_reported(reported), "headers": headers, "rows": rows,
+        "citation": reported.citation_text,
+        "url": citation.get("url", ""),
+        "note": reported.note,
+        "protocol": describe_reported(reported),
+        "headers": headers,
+        "rows": rows,
     }
 
 
@@ -78,7 +85,10 @@ def render_html(board: Leaderboard, gallery: Gallery, chart: str, downloads: dic
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("amg_bench.leaderboard", "templates"),
-        autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
     )
     return env.get_template(TEMPLATE).render(
         rank_by=METRIC_TITLES[board.rank_by],

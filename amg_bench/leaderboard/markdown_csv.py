@@ -73,44 +73,81 @@ def _reported_markdown(board: Leaderboard) -> list[str]:
 
 
 CSV_PROTOCOL_FIELDS = [
-    "dataset_id", "split", "dataset_fingerprint", "clip_model", "clip_pretrained", "tracker",
-    "tracker_config", "offline_approximation", "grid_size", "eval_size", "reference", "num_frames", "fps",
+    "dataset_id",
+    "split",
+    "dataset_fingerprint",
+    "clip_model",
+    "clip_pretrained",
+    "tracker",
+    "tracker_config",
+    "offline_approximation",
+    "grid_size",
+    "eval_size",
+    "reference",
+    "num_frames",
+    "fps",
 ]
 
 
 def csv_header() -> list[str]:
     """Column names of :func:`render_csv`, metric columns for every known metric."""
-    metric_fields = [
-        f"{m}_{part}" for m in METRIC_TITLES for part in ("mean", "ci95_low", "ci95_high", "n", "rank")
+    metric_fields = [f"{m}_{part}" for m in METRIC_TITLES for part in ("mean", "ci95_low", "ci95_high", "n", "rank")]
+    return [
+        "source",
+        "protocol_group",
+        "rank",
+        "method",
+        "label",
+        "results_file",
+        *metric_fields,
+        "num_clips",
+        "num_failures",
+        *CSV_PROTOCOL_FIELDS,
+        "protocol",
     ]
-    return ["source", "protocol_group", "rank", "method", "label", "results_file", *metric_fields,
-            "num_clips", "num_failures", *CSV_PROTOCOL_FIELDS, "protocol"]
 
 
 def _measured_record(row: Row, board: Leaderboard, description: str) -> dict:
     r = row.results
     p = r.protocol
     record = {
-        "source": "measured", "protocol_group": row.group, "rank": row.rank_in(board.rank_by),
-        "method": r.method, "label": row.label, "results_file": str(r.path),
-        "num_clips": r.num_clips, "num_failures": len(r.failures),
-        "dataset_id": r.dataset_id, "split": r.split, "dataset_fingerprint": r.fingerprint,
-        "num_frames": p.num_frames, "fps": p.fps, "protocol": description,
+        "source": "measured",
+        "protocol_group": row.group,
+        "rank": row.rank_in(board.rank_by),
+        "method": r.method,
+        "label": row.label,
+        "results_file": str(r.path),
+        "num_clips": r.num_clips,
+        "num_failures": len(r.failures),
+        "dataset_id": r.dataset_id,
+        "split": r.split,
+        "dataset_fingerprint": r.fingerprint,
+        "num_frames": p.num_frames,
+        "fps": p.fps,
+        "protocol": description,
     }
     if p.clip is not None:
         record.update(clip_model=p.clip.model, clip_pretrained=p.clip.pretrained)
     if p.motion is not None:
         m = p.motion
         record.update(
-            tracker=m.tracker, tracker_config=json.dumps(m.tracker_config, sort_keys=True),
-            offline_approximation=m.tracker == "klt", grid_size=m.grid_size,
-            eval_size=f"{m.eval_size[0]}x{m.eval_size[1]}", reference=m.reference,
+            tracker=m.tracker,
+            tracker_config=json.dumps(m.tracker_config, sort_keys=True),
+            offline_approximation=m.tracker == "klt",
+            grid_size=m.grid_size,
+            eval_size=f"{m.eval_size[0]}x{m.eval_size[1]}",
+            reference=m.reference,
         )
     for metric, cell in row.cells.items():
-        record.update({
-            f"{metric}_mean": cell.mean, f"{metric}_ci95_low": cell.low, f"{metric}_ci95_high": cell.high,
-            f"{metric}_n": cell.n, f"{metric}_rank": cell.rank,
-        })
+        record.update(
+            {
+                f"{metric}_mean": cell.mean,
+                f"{metric}_ci95_low": cell.low,
+                f"{metric}_ci95_high": cell.high,
+                f"{metric}_n": cell.n,
+                f"{metric}_rank": cell.rank,
+            }
+        )
     return record
 
 
@@ -118,11 +155,19 @@ def _reported_records(board: Leaderboard) -> list[dict]:
     reported = board.reported
     p = reported.protocol
     base = {
-        "source": REPORTED_LABEL, "protocol_group": REPORTED_LABEL, "results_file": str(reported.path),
-        "num_clips": p["num_clips"], "split": p["split"], "num_frames": p["num_frames"], "fps": p["fps"],
-        "clip_model": p["clip"]["model"], "clip_pretrained": p["clip"]["pretrained"],
-        "tracker": p["motion"]["tracker"], "tracker_config": json.dumps(p["motion"]["tracker_config"], sort_keys=True),
-        "offline_approximation": False, "reference": p["motion"]["reference"],
+        "source": REPORTED_LABEL,
+        "protocol_group": REPORTED_LABEL,
+        "results_file": str(reported.path),
+        "num_clips": p["num_clips"],
+        "split": p["split"],
+        "num_frames": p["num_frames"],
+        "fps": p["fps"],
+        "clip_model": p["clip"]["model"],
+        "clip_pretrained": p["clip"]["pretrained"],
+        "tracker": p["motion"]["tracker"],
+        "tracker_config": json.dumps(p["motion"]["tracker_config"], sort_keys=True),
+        "offline_approximation": False,
+        "reference": p["motion"]["reference"],
         "protocol": f"{describe_reported(reported)}; source: {reported.citation_text}",
     }
     records = []

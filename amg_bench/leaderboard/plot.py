@@ -39,9 +39,13 @@ def render_plot(board: Leaderboard, path: str | os.PathLike, dpi: int = 120) -> 
         below = [max(row.cells[metric].mean - row.cells[metric].low, 0.0) for _, row in shown]
         above = [max(row.cells[metric].high - row.cells[metric].mean, 0.0) for _, row in shown]
         ax.bar(
-            [pos for pos, _ in shown], means, width=0.8,
+            [pos for pos, _ in shown],
+            means,
+            width=0.8,
             color=[colour[row.group] for _, row in shown],
-            yerr=[below, above], capsize=4, ecolor="black",
+            yerr=[below, above],
+            capsize=4,
+            ecolor="black",
         )
         ax.set_xticks(positions, [f"{row.label}\n({row.group})" for row in rows], rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{METRIC_TITLES[metric]} ↑")

@@ -109,7 +109,7 @@ class _Fields:
             raise ResultsError(f"{self.source}: missing field {self.prefix + key!r}")
         return self.data[key]
 
-    def obj(self, key: str, optional: bool = False) -> "_Fields | None":
+    def obj(self, key: str, optional: bool = False) -> _Fields | None:
         value = self._get(key, optional)
         return None if value is None else _Fields(self.source, value, f"{self.prefix}{key}.")
 

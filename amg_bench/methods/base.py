@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,10 +38,10 @@ class GenerationRequest:
     clip_id: str
     prompt: str = ""
     appearance_prompts: list[str] = field(default_factory=list)
-    condition: Optional[np.ndarray] = None
-    reference_frame: Optional[np.ndarray] = None
-    pose: Optional[np.ndarray] = None
-    video: Optional[np.ndarray] = None
+    condition: np.ndarray | None = None
+    reference_frame: np.ndarray | None = None
+    pose: np.ndarray | None = None
+    video: np.ndarray | None = None
     num_frames: int = 16
     fps: float = 8.0
     height: int = 256
@@ -50,8 +50,11 @@ class GenerationRequest:
 
     def missing(self, required: frozenset[str] | set[str]) -> list[str]:
         """Names in ``required`` that this request lacks (None or empty)."""
-        return sorted(name for name in required if getattr(self, name) is None or
-                      (isinstance(getattr(self, name), (str, list)) and not getattr(self, name)))
+        return sorted(
+            name
+            for name in required
+            if getattr(self, name) is None or (isinstance(getattr(self, name), (str, list)) and not getattr(self, name))
+        )
 
 
 class Method(abc.ABC):
@@ -77,7 +80,7 @@ class Method(abc.ABC):
             return dataclasses.asdict(opts)
         return dict(opts)
 
-    def prepare(self, clip_ids: list[str]) -> None:
+    def prepare(self, clip_ids: list[str]) -> None:  # noqa: B027 (optional hook)
         """Called once before the first :meth:`generate` with the clip ids this process will generate.
 
         A place to report problems for the whole run at once (``folder:`` lists the videos it

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 from ..errors import MethodError
 
@@ -26,7 +27,7 @@ def baseline_dirs() -> list[Path]:
     return [package / "baselines", package.parent / "baselines"]
 
 
-def default_config_path(method_name: str) -> Optional[Path]:
+def default_config_path(method_name: str) -> Path | None:
     """``baselines/<method_name>.yaml`` if it exists (only for plain names, not ``folder:``/``module:Class``)."""
     if not _PLAIN_NAME.match(method_name):
         return None
@@ -55,7 +56,9 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise MethodError(f"method config {path} must be a mapping of option names to values, got {type(data).__name__}")
+        raise MethodError(
+            f"method config {path} must be a mapping of option names to values, got {type(data).__name__}"
+        )
     return data
 
 
@@ -105,8 +108,9 @@ def merge_options(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[
     return merged
 
 
-def resolve_options(method_name: str, config: str | os.PathLike | None = None,
-                    method_args: Iterable[str] = ()) -> tuple[dict[str, Any], Optional[Path]]:
+def resolve_options(
+    method_name: str, config: str | os.PathLike | None = None, method_args: Iterable[str] = ()
+) -> tuple[dict[str, Any], Path | None]:
     """The options a method runs with, and the YAML file they came from (``None``: no file).
 
     Raises:

@@ -75,7 +75,10 @@ class FolderMethod(Method):
         if missing:
             logger.warning(
                 "folder %s lacks %d of %d videos; these clips will fail: %s",
-                self.folder, len(missing), len(clip_ids), ", ".join(f"{c}.mp4" for c in missing),
+                self.folder,
+                len(missing),
+                len(clip_ids),
+                ", ".join(f"{c}.mp4" for c in missing),
             )
 
     def generate(self, request: GenerationRequest) -> np.ndarray:

@@ -79,7 +79,9 @@ def resolve_method_class(name: str) -> type[Method]:
             try:
                 cls = plugins[name].load()
             except (ImportError, AttributeError) as exc:
-                raise MethodError(f"method {name!r}: entry point {plugins[name].value!r} cannot be loaded ({exc})") from exc
+                raise MethodError(
+                    f"method {name!r}: entry point {plugins[name].value!r} cannot be loaded ({exc})"
+                ) from exc
         elif _MODULE_CLASS.match(name):
             cls = _import_target(name, name)
         else:
@@ -90,7 +92,9 @@ def resolve_method_class(name: str) -> type[Method]:
                 f"unknown method {name!r}{hint} Known methods: {known}; also 'folder:<dir>' or 'module:Class'"
             )
     if not (inspect.isclass(cls) and issubclass(cls, Method)):
-        raise MethodError(f"method {name!r} resolves to {cls!r}, which is not a subclass of amg_bench.methods.base.Method")
+        raise MethodError(
+            f"method {name!r} resolves to {cls!r}, which is not a subclass of amg_bench.methods.base.Method"
+        )
     return cls
 
 
@@ -104,7 +108,7 @@ def get_method(name: str, **options: Any) -> Method:
     """
     cls = resolve_method_class(name)
     if name.startswith(FOLDER_PREFIX):
-        folder = name[len(FOLDER_PREFIX):]
+        folder = name[len(FOLDER_PREFIX) :]
         if not folder:
             raise MethodError("method 'folder:<dir>' needs a folder after 'folder:'")
         options = {"folder": folder, **options}

@@ -17,7 +17,8 @@ then calls :meth:`MotionFidelity.score_tracks`.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ..video import read_video
 from .clip_score import DEFAULT_MODEL, DEFAULT_PRETRAINED, CLIPScorer, ClipScoreResult

@@ -25,7 +25,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,19 +81,27 @@ class AMGTrainingConfig:
     gradient_checkpointing: bool = True
     resnet_dropout: float = 0.1
     checkpoint_every: int = 1000
-    resume: Optional[str] = None
+    resume: str | None = None
     seed: int = 8888
     log_with: tuple[str, ...] = field(default_factory=tuple)
-    cache_dir: Optional[str] = None
-    height: Optional[int] = None
-    width: Optional[int] = None
+    cache_dir: str | None = None
+    height: int | None = None
+    width: int | None = None
     num_frames: int = 16
     num_workers: int = 0
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "schedule_steps", "lora_rank", "checkpoint_every", "height",
-                     "width", "num_frames"):
+        for name in (
+            "max_steps",
+            "batch_size",
+            "schedule_steps",
+            "lora_rank",
+            "checkpoint_every",
+            "height",
+            "width",
+            "num_frames",
+        ):
             value = getattr(self, name)
             if value is None and name in ("height", "width"):
                 continue
@@ -117,8 +125,9 @@ class AMGTrainingConfig:
 
 
 # ---------------------------------------------------------------------- pieces of a step
-def diffusion_loss(unet: torch.nn.Module, scheduler, batch: dict[str, torch.Tensor],
-                   generator: torch.Generator) -> torch.Tensor:
+def diffusion_loss(
+    unet: torch.nn.Module, scheduler, batch: dict[str, torch.Tensor], generator: torch.Generator
+) -> torch.Tensor:
     """Epsilon-prediction MSE of one batch (the release's ``DiffusionDDIM.loss`` with ``mse``/``eps``).
 
     ``x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e`` with ``t ~ U{0..999}`` and ``e ~ N(0, I)`` from
@@ -127,11 +136,13 @@ def diffusion_loss(unet: torch.nn.Module, scheduler, batch: dict[str, torch.Tens
     """
     latents, condition = batch["latents"], batch["condition"]
     noise = torch.randn(latents.shape, generator=generator, device=generator.device).to(latents)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],),
-                              generator=generator, device=generator.device).to(latents.device)
+    timesteps = torch.randint(
+        0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator, device=generator.device
+    ).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    prediction = unet(torch.cat([noisy, condition], dim=1), timesteps,
-                      encoder_hidden_states=batch["prompt_embeds"]).sample
+    prediction = unet(
+        torch.cat([noisy, condition], dim=1), timesteps, encoder_hidden_states=batch["prompt_embeds"]
+    ).sample
     return F.mse_loss(prediction.float(), noise.float())
 
 
@@ -191,7 +202,7 @@ def list_checkpoints(out: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     found = [p for p in folder.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / PROGRESS_FILE).is_file()]
-    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+    return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
 
 
 def resolve_resume(out: str | Path, resume: str) -> Path:
@@ -222,8 +233,10 @@ def _previous_run(config: AMGTrainingConfig) -> list[Path]:
         return []
     existing = [p for p in (out / "checkpoints", out / "pipeline", out / "train_log.jsonl") if p.exists()]
     if existing and not config.overwrite:
-        raise OutputExistsError(f"{out} already holds a run ({existing[0].name}); pass --resume latest to continue "
-                                "it or --overwrite to start again")
+        raise OutputExistsError(
+            f"{out} already holds a run ({existing[0].name}); pass --resume latest to continue "
+            "it or --overwrite to start again"
+        )
     return existing
 
 
@@ -305,10 +318,15 @@ def train_amg(config: AMGTrainingConfig) -> Path:
     pipe.vae.to(accelerator.device)
     pipe.text_encoder.to(accelerator.device)
     default_height, default_width = pipe.default_size()
-    paths = build_cache(pipe, sources, config.cache_dir or out / "latent_cache",
-                        height=config.height or default_height, width=config.width or default_width,
-                        num_frames=config.num_frames,
-                        shard=(accelerator.process_index, accelerator.num_processes))
+    paths = build_cache(
+        pipe,
+        sources,
+        config.cache_dir or out / "latent_cache",
+        height=config.height or default_height,
+        width=config.width or default_width,
+        num_frames=config.num_frames,
+        shard=(accelerator.process_index, accelerator.num_processes),
+    )
     pipe.vae.to("cpu")
     pipe.text_encoder.to("cpu")
     accelerator.wait_for_everyone()
@@ -322,19 +340,22 @@ def train_amg(config: AMGTrainingConfig) -> Path:
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     # accelerate steps a prepared scheduler once per process per step; scale to keep the release's per-step schedule
     lr_scheduler = get_cosine_schedule_with_warmup(
-        optimizer, num_warmup_steps=config.warmup_steps * accelerator.num_processes,
+        optimizer,
+        num_warmup_steps=config.warmup_steps * accelerator.num_processes,
         num_training_steps=config.schedule_steps * accelerator.num_processes,
     )
-    loader = torch.utils.data.DataLoader(CachedClips(paths), batch_size=config.batch_size, shuffle=True,
-                                         num_workers=config.num_workers)
+    loader = torch.utils.data.DataLoader(
+        CachedClips(paths), batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers
+    )
     unet, optimizer, loader, lr_scheduler = accelerator.prepare(unet, optimizer, loader, lr_scheduler)
 
     def save_hook(models, weights, output_dir):
         if accelerator.is_main_process:
             for model in models:
                 state = trainable_state_dict(accelerator.unwrap_model(model))
-                save_file({k: v.detach().cpu().contiguous() for k, v in state.items()},
-                          str(Path(output_dir) / TRAINABLE_FILE))
+                save_file(
+                    {k: v.detach().cpu().contiguous() for k, v in state.items()}, str(Path(output_dir) / TRAINABLE_FILE)
+                )
         weights.clear()
 
     def load_hook(models, input_dir):

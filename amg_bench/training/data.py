@@ -8,8 +8,9 @@ hashed for the latent cache.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import DatasetError
 from .latent_cache import ClipSource
@@ -57,8 +58,9 @@ def iter_clip_sources(dataset) -> Iterator[ClipSource]:
     needed = [ID_COLUMN, VIDEO_COLUMN, CONDITION_COLUMN, CAPTION_COLUMN]
     missing = [c for c in needed if c not in dataset.column_names]
     if missing:
-        raise DatasetError(f"training AMG needs dataset columns {needed}; missing {missing} "
-                           f"(has {dataset.column_names})")
+        raise DatasetError(
+            f"training AMG needs dataset columns {needed}; missing {missing} (has {dataset.column_names})"
+        )
     rows = dataset.select_columns(needed)
     for column in (VIDEO_COLUMN, CONDITION_COLUMN):
         rows = rows.cast_column(column, datasets.Video(decode=False))
@@ -77,4 +79,6 @@ def iter_clip_sources(dataset) -> Iterator[ClipSource]:
 
 def dataset_label(dataset: Any) -> str:
     """How a dataset argument is named in logs and configs."""
-    return str(dataset) if isinstance(dataset, (str, os.PathLike)) else f"<{type(dataset).__name__} {len(dataset)} rows>"
+    return (
+        str(dataset) if isinstance(dataset, (str, os.PathLike)) else f"<{type(dataset).__name__} {len(dataset)} rows>"
+    )

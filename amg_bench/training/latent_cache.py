@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,8 +57,14 @@ def module_fingerprint(module: torch.nn.Module) -> str:
 def cache_key(source: ClipSource, encoders: str, height: int, width: int, num_frames: int) -> str:
     """File stem of a clip: ``<safe clip id>-<24 hex digits of the content hash>``."""
     digest = hashlib.sha256()
-    for part in (CACHE_FORMAT.encode(), source.video, source.condition, source.caption.encode(), encoders.encode(),
-                 f"{height}x{width}x{num_frames}".encode()):
+    for part in (
+        CACHE_FORMAT.encode(),
+        source.video,
+        source.condition,
+        source.caption.encode(),
+        encoders.encode(),
+        f"{height}x{width}x{num_frames}".encode(),
+    ):
         digest.update(len(part).to_bytes(8, "little"))
         digest.update(part)
     safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in source.clip_id)[:80]
@@ -72,8 +79,9 @@ def _frames(data: bytes, what: str, num_frames: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def encode_clip(pipe, source: ClipSource, height: int, width: int, num_frames: int,
-                seed: int) -> dict[str, torch.Tensor]:
+def encode_clip(
+    pipe, source: ClipSource, height: int, width: int, num_frames: int, seed: int
+) -> dict[str, torch.Tensor]:
     """``latents`` and ``condition`` ``(4, T, h, w)``, ``prompt_embeds`` ``(L, D)``, all float32."""
     device = pipe.vae.device
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -85,8 +93,17 @@ def encode_clip(pipe, source: ClipSource, height: int, width: int, num_frames: i
     return {name: tensor.float().cpu().contiguous() for name, tensor in out.items()}
 
 
-def build_cache(pipe, sources: Iterable[ClipSource], cache_dir: str | os.PathLike, *, height: int, width: int,
-                num_frames: int, shard: tuple[int, int] = (0, 1), encoders: Optional[str] = None) -> list[Path]:
+def build_cache(
+    pipe,
+    sources: Iterable[ClipSource],
+    cache_dir: str | os.PathLike,
+    *,
+    height: int,
+    width: int,
+    num_frames: int,
+    shard: tuple[int, int] = (0, 1),
+    encoders: str | None = None,
+) -> list[Path]:
     """Make sure every clip has a cache file; return all files in ``sources`` order.
 
     ``shard = (index, count)``: this process encodes only the missing clips ``i % count == index``

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -41,7 +40,7 @@ class Source:
         return valid_starts(self.motion.valid, self.video.num_frames, windows)
 
 
-def _check_companion(path: Optional[Path], video: VideoInfo, name: str) -> None:
+def _check_companion(path: Path | None, video: VideoInfo, name: str) -> None:
     if path is None:
         return
     info = probe(path)

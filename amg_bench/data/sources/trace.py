@@ -45,9 +45,9 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -79,8 +79,8 @@ class TraceRows:
     betas: np.ndarray  # (N, B)
     cam_trans: np.ndarray  # (N, 3)
     pj2d: np.ndarray  # (N, 44, 2)
-    j3d: Optional[np.ndarray] = None  # (N, 44, 3)
-    num_frames_seen: Optional[int] = None
+    j3d: np.ndarray | None = None  # (N, 44, 3)
+    num_frames_seen: int | None = None
     path: str = "<trace>"
 
     def __len__(self) -> int:
@@ -104,8 +104,10 @@ def read_trace_results(path: str | os.PathLike) -> TraceRows:
         with np.load(path, allow_pickle=True) as data:  # the user named this file
             names = list(data.files)
             if "outputs" not in names:
-                raise MotionError(f"TRACE results file {path} has no 'outputs' entry (it holds {names}); "
-                                  "TRACE writes np.savez(<video>.npz, outputs=..., imgpaths=...)")
+                raise MotionError(
+                    f"TRACE results file {path} has no 'outputs' entry (it holds {names}); "
+                    "TRACE writes np.savez(<video>.npz, outputs=..., imgpaths=...)"
+                )
             outputs = data["outputs"]
             imgpaths = data["imgpaths"] if "imgpaths" in names else None
     except MotionError:
@@ -118,8 +120,10 @@ def read_trace_results(path: str | os.PathLike) -> TraceRows:
         raise MotionError(f"TRACE results file {path}: 'outputs' holds a {type(outputs).__name__}, not a dict")
     missing = [key for key in REQUIRED_KEYS if key not in outputs]
     if missing:
-        raise MotionError(f"TRACE results file {path} is of another layout: 'outputs' misses {missing} "
-                          f"(it holds {sorted(map(str, outputs))})")
+        raise MotionError(
+            f"TRACE results file {path} is of another layout: 'outputs' misses {missing} "
+            f"(it holds {sorted(map(str, outputs))})"
+        )
     n = int(np.size(outputs["reorganize_idx"]))
     if n == 0:
         raise MotionError(f"TRACE results file {path} holds no detection")
@@ -177,13 +181,17 @@ class TrackSummary:
         tracks = "+".join(map(str, self.track_ids))
         gaps = ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in self.gaps[:8])
         gaps += " ..." if len(self.gaps) > 8 else ""
-        text = (f"{self.person_id} (TRACE track {tracks}): {self.frames} frames tracked in {self.first}-{self.last}, "
-                f"{len(self.gaps)} gap(s){': ' + gaps if gaps else ''}; fills {self.windows} window(s)")
+        text = (
+            f"{self.person_id} (TRACE track {tracks}): {self.frames} frames tracked in {self.first}-{self.last}, "
+            f"{len(self.gaps)} gap(s){': ' + gaps if gaps else ''}; fills {self.windows} window(s)"
+        )
         if not self.kept:
             return f"dropped {text} [{self.reason}]"
         if self.windows == 0 and self.frames < windows.span:
-            text += (f" [shorter than one {windows.span}-frame window: in no clip, and it drops every window it "
-                     f"overlaps; --min-frames {windows.span} drops it]")
+            text += (
+                f" [shorter than one {windows.span}-frame window: in no clip, and it drops every window it "
+                f"overlaps; --min-frames {windows.span} drops it]"
+            )
         elif self.windows == 0:
             text += " [its gaps leave it no complete window: it drops every window it overlaps]"
         return text
@@ -205,8 +213,10 @@ def _merge_groups(tracks: np.ndarray, merge: Sequence[Sequence[int]], where: str
             raise MotionError(f"{where}: merge group {list(group)} needs at least two track ids")
         for t in ids:
             if t not in present:
-                raise MotionError(f"{where}: merge group {list(group)} names track id {t}, which is not in the file "
-                                  f"(track ids: {sorted(present)})")
+                raise MotionError(
+                    f"{where}: merge group {list(group)} names track id {t}, which is not in the file "
+                    f"(track ids: {sorted(present)})"
+                )
             if t in seen:
                 raise MotionError(f"{where}: track id {t} is in two merge groups")
             seen[t] = index
@@ -232,7 +242,7 @@ def assign_people(
     rows: TraceRows,
     num_frames: int,
     merge: Sequence[Sequence[int]] = (),
-    keep: Optional[int] = None,
+    keep: int | None = None,
     rank_by: str = "frames",
     min_frames: int = 0,
     windows: WindowSpec = WindowSpec(),
@@ -255,11 +265,17 @@ def assign_people(
         raise MotionError(f"keep must be >= 1, got {keep}")
     beyond = rows.frame >= num_frames
     if beyond.any():
-        raise MotionError(f"{where} has detections at frame indices up to {int(rows.frame.max())}, beyond the "
-                          f"video's {num_frames} frames (frames 0-{num_frames - 1}): was TRACE run on another "
-                          "video, or on this one at another frame rate?")
-    usable = (np.isfinite(rows.thetas).all(1) & np.isfinite(rows.betas).all(1) & np.isfinite(rows.cam_trans).all(1)
-              & (rows.cam_trans[:, 2] > 0))
+        raise MotionError(
+            f"{where} has detections at frame indices up to {int(rows.frame.max())}, beyond the "
+            f"video's {num_frames} frames (frames 0-{num_frames - 1}): was TRACE run on another "
+            "video, or on this one at another frame rate?"
+        )
+    usable = (
+        np.isfinite(rows.thetas).all(1)
+        & np.isfinite(rows.betas).all(1)
+        & np.isfinite(rows.cam_trans).all(1)
+        & (rows.cam_trans[:, 2] > 0)
+    )
     if rows.j3d is not None:
         usable &= np.isfinite(rows.j3d[:, PELVIS]).all(1)
     group_of = _merge_groups(rows.track, merge, where)
@@ -273,8 +289,9 @@ def assign_people(
         doubled = frames[1:][np.diff(frames) == 0]
         if len(doubled):
             hint = ": they are different people, do not merge them" if len(ids) > 1 else ""
-            raise MotionError(f"{where}: track(s) {'+'.join(map(str, ids))} have two detections at frame "
-                              f"{int(doubled[0])}{hint}")
+            raise MotionError(
+                f"{where}: track(s) {'+'.join(map(str, ids))} have two detections at frame {int(doubled[0])}{hint}"
+            )
         people.append(PersonRows("track" + "+".join(map(str, ids)), ids, mine))
     if not people:
         raise MotionError(f"{where} holds no usable detection (non-finite values or cam_trans behind the camera)")
@@ -286,7 +303,12 @@ def assign_people(
         mask = np.zeros((1, num_frames), dtype=bool)
         mask[0, frames] = True
         summaries[person.person_id] = TrackSummary(
-            person.person_id, person.track_ids, len(frames), int(frames[0]), int(frames[-1]), _gaps(frames),
+            person.person_id,
+            person.track_ids,
+            len(frames),
+            int(frames[0]),
+            int(frames[-1]),
+            _gaps(frames),
             len(valid_starts(mask, num_frames, windows)),
         )
     kept = [p for p in people if len(p.rows) >= min_frames]
@@ -295,8 +317,11 @@ def assign_people(
             summaries[person.person_id].kept = False
             summaries[person.person_id].reason = f"fewer than --min-frames {min_frames}"
     if keep is not None and len(kept) > keep:
-        score = ({p.person_id: len(p.rows) for p in kept} if rank_by == "frames"
-                 else {p.person_id: float(np.median(_box_area(rows.pj2d[p.rows]))) for p in kept})
+        score = (
+            {p.person_id: len(p.rows) for p in kept}
+            if rank_by == "frames"
+            else {p.person_id: float(np.median(_box_area(rows.pj2d[p.rows]))) for p in kept}
+        )
         best = set(sorted(score, key=lambda pid: -score[pid])[:keep])
         for person in kept:
             if person.person_id not in best:
@@ -348,7 +373,7 @@ def check_projection(rows: TraceRows, intrinsics: np.ndarray, image_size: tuple[
 def place_person(
     thetas: np.ndarray,
     cam_trans: np.ndarray,
-    pelvis_from_hips: Optional[np.ndarray],
+    pelvis_from_hips: np.ndarray | None,
     rest_joints: np.ndarray,
     world_to_camera: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -383,9 +408,9 @@ def trace_to_motion(
     image_size: tuple[int, int],
     num_frames: int,
     fps: float = 24.0,
-    extrinsics: Optional[np.ndarray] = None,
+    extrinsics: np.ndarray | None = None,
     merge: Sequence[Sequence[int]] = (),
-    keep: Optional[int] = None,
+    keep: int | None = None,
     rank_by: str = "frames",
     min_frames: int = 0,
     windows: WindowSpec = WindowSpec(),
@@ -406,8 +431,10 @@ def trace_to_motion(
         extrinsics = np.repeat(np.eye(4)[None], num_frames, axis=0)
     extrinsics = np.asarray(extrinsics, dtype=np.float64)
     if extrinsics.shape != (num_frames, 4, 4) or not np.isfinite(extrinsics).all():
-        raise MotionError(f"extrinsics must be finite ({num_frames}, 4, 4) world-to-camera matrices (one per video "
-                          f"frame), got shape {extrinsics.shape}")
+        raise MotionError(
+            f"extrinsics must be finite ({num_frames}, 4, 4) world-to-camera matrices (one per video "
+            f"frame), got shape {extrinsics.shape}"
+        )
     rotation = extrinsics[:, :3, :3]
     if not np.allclose(rotation @ np.transpose(rotation, (0, 2, 1)), np.eye(3), atol=1e-4):
         raise MotionError("extrinsics: the 3x3 blocks must be rotations (world-to-camera, OpenCV axes)")
@@ -426,17 +453,28 @@ def trace_to_motion(
         betas[index] = np.median(rows.betas[mine, : betas.shape[1]], axis=0)
         rest = body.rest_joints(betas[index][None])[0].astype(np.float64)
         orient, shift = place_person(
-            rows.thetas[mine], rows.cam_trans[mine], None if rows.j3d is None else rows.j3d[mine, PELVIS],
-            rest, extrinsics[frames],
+            rows.thetas[mine],
+            rows.cam_trans[mine],
+            None if rows.j3d is None else rows.j3d[mine, PELVIS],
+            rest,
+            extrinsics[frames],
         )
         global_orient[index, frames] = orient
         body_pose[index, frames] = rows.thetas[mine, 3:]
         transl[index, frames] = shift
         valid[index, frames] = True
     motion = Motion(
-        global_orient=global_orient, body_pose=body_pose, betas=betas, transl=transl, valid=valid,
-        intrinsics=intrinsics, extrinsics=extrinsics, image_size=(height, width), fps=fps,
-        person_ids=[p.person_id for p in people], body_model=body.kind,
+        global_orient=global_orient,
+        body_pose=body_pose,
+        betas=betas,
+        transl=transl,
+        valid=valid,
+        intrinsics=intrinsics,
+        extrinsics=extrinsics,
+        image_size=(height, width),
+        fps=fps,
+        person_ids=[p.person_id for p in people],
+        body_model=body.kind,
     )
     return motion, summaries
 
@@ -455,7 +493,7 @@ class TraceImport:
     tracks: list[TrackSummary]
     windows: int  # valid windows of the whole motion
     video_frames: int
-    trace_frames: Optional[int]
+    trace_frames: int | None
     body_model: str
     exact_pelvis: bool  # the file had j3d, so TRACE's own pelvis was used
 
@@ -486,10 +524,10 @@ def import_trace(
     out: str | os.PathLike,
     body_model: str | os.PathLike = "mannequin",
     merge: Sequence[Sequence[int]] = (),
-    keep: Optional[int] = None,
+    keep: int | None = None,
     rank_by: str = "frames",
     min_frames: int = 0,
-    extrinsics: Optional[str | os.PathLike] = None,
+    extrinsics: str | os.PathLike | None = None,
     windows: WindowSpec = WindowSpec(),
 ) -> TraceImport:
     """Convert TRACE's results for ``video`` into a motion file at ``out`` (written atomically).
@@ -518,18 +556,34 @@ def import_trace(
     info = probe(video)
     rows = read_trace_results(trace_path)
     if rows.num_frames_seen is not None and rows.num_frames_seen > info.num_frames:
-        raise MotionError(f"TRACE results file {trace_path} covers {rows.num_frames_seen} frames, but video {video} "
-                          f"has {info.num_frames}: was TRACE run on another video, or at another frame rate?")
+        raise MotionError(
+            f"TRACE results file {trace_path} covers {rows.num_frames_seen} frames, but video {video} "
+            f"has {info.num_frames}: was TRACE run on another video, or at another frame rate?"
+        )
     body = load_body_model(body_model)
     world_to_camera = None if extrinsics is None else _load_extrinsics(extrinsics)
     motion, tracks = trace_to_motion(
-        rows, body, (info.height, info.width), info.num_frames, fps=info.fps, extrinsics=world_to_camera,
-        merge=merge, keep=keep, rank_by=rank_by, min_frames=min_frames, windows=windows,
+        rows,
+        body,
+        (info.height, info.width),
+        info.num_frames,
+        fps=info.fps,
+        extrinsics=world_to_camera,
+        merge=merge,
+        keep=keep,
+        rank_by=rank_by,
+        min_frames=min_frames,
+        windows=windows,
     )
     result = TraceImport(
-        out=Path(out), motion=motion, tracks=tracks,
-        windows=len(valid_starts(motion.valid, info.num_frames, windows)), video_frames=info.num_frames,
-        trace_frames=rows.num_frames_seen, body_model=body.kind, exact_pelvis=rows.j3d is not None,
+        out=Path(out),
+        motion=motion,
+        tracks=tracks,
+        windows=len(valid_starts(motion.valid, info.num_frames, windows)),
+        video_frames=info.num_frames,
+        trace_frames=rows.num_frames_seen,
+        body_model=body.kind,
+        exact_pelvis=rows.j3d is not None,
     )
     if result.windows == 0:
         raise MotionError(

@@ -83,6 +83,9 @@ def load_base_components(base: str | os.PathLike, dtype=None, with_unet: bool = 
     except OSError as exc:
         raise missing_base(base, exc) from exc
     return {
-        "unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer, "vae": vae,
+        "unet": unet,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "vae": vae,
         "scheduler": release_scheduler(),
     }

@@ -112,8 +112,11 @@ def build_unet(unet_config: dict[str, Any], state: dict[str, Any]):
             f"checkpoint does not fit the base UNet: {len(unexpected)} tensor(s) match no parameter "
             f"[{_listing(unexpected)}]; {len(missing)} parameter(s) missing [{_listing(missing)}]"
         )
-    wrong = [f"{n} {tuple(base[n].shape)} vs {tuple(expected[n].shape)}" for n in sorted(base)
-             if tuple(base[n].shape) != tuple(expected[n].shape)]
+    wrong = [
+        f"{n} {tuple(base[n].shape)} vs {tuple(expected[n].shape)}"
+        for n in sorted(base)
+        if tuple(base[n].shape) != tuple(expected[n].shape)
+    ]
     if wrong:
         raise ConversionError(f"{len(wrong)} tensor(s) have the wrong shape: {_listing(wrong)}")
     unet.load_state_dict({n: t.contiguous() for n, t in base.items()}, strict=True, assign=True)

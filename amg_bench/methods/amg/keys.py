@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 #: ModelScope ResBlock parts -> diffusers ResnetBlock2D parts.
 RESNET_PARTS = {
@@ -76,7 +75,7 @@ def is_lora_name(name: str) -> bool:
     return ".lora_A." in name or ".lora_B." in name
 
 
-def _transformer(prefix: str, rest: str, temporal: bool) -> Optional[MappedKey]:
+def _transformer(prefix: str, rest: str, temporal: bool) -> MappedKey | None:
     lora = _LORA.fullmatch(rest)
     if lora:
         proj = "to_out.0" if lora["proj"] == "out" else f"to_{lora['proj']}"
@@ -87,7 +86,7 @@ def _transformer(prefix: str, rest: str, temporal: bool) -> Optional[MappedKey]:
     return MappedKey(f"{prefix}.{rest}", drop_last_dim=temporal and bool(_TEMPORAL_PROJ.fullmatch(rest)))
 
 
-def _resnet(block: str, layer: int, rest: str) -> Optional[MappedKey]:
+def _resnet(block: str, layer: int, rest: str) -> MappedKey | None:
     temporal = _TEMPORAL_CONV.fullmatch(rest)
     if temporal:
         return MappedKey(f"{block}.temp_convs.{layer}.{temporal['rest']}")
@@ -97,7 +96,7 @@ def _resnet(block: str, layer: int, rest: str) -> Optional[MappedKey]:
     return None
 
 
-def _block_member(block: str, layer: int, index: int, rest: str) -> Optional[MappedKey]:
+def _block_member(block: str, layer: int, index: int, rest: str) -> MappedKey | None:
     """Member ``index`` of a ModelScope block list: resnet, spatial or temporal transformer."""
     if index == 0:
         return _resnet(block, layer, rest)
@@ -108,7 +107,7 @@ def _block_member(block: str, layer: int, index: int, rest: str) -> Optional[Map
     return None
 
 
-def map_release_key(key: str, layers_per_block: int) -> Optional[MappedKey]:
+def map_release_key(key: str, layers_per_block: int) -> MappedKey | None:
     """Our name for one release (ModelScope / VGen) parameter name, or ``None`` if no rule fits.
 
     >>> map_release_key("input_blocks.1.0.in_layers.2.weight", 2).name

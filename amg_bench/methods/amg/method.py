@@ -54,7 +54,7 @@ class AMGOptions:
                 raise MethodError(f"amg option {name} must be a positive integer, got {value!r}")
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "AMGOptions":
+    def from_yaml(cls, path: str | os.PathLike) -> AMGOptions:
         """Read options from a YAML mapping (e.g. ``baselines/amg.yaml``).
 
         Raises:
@@ -71,7 +71,7 @@ class AMGOptions:
         return cls.from_dict(data, where=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "options") -> "AMGOptions":
+    def from_dict(cls, data: dict[str, Any], where: str = "options") -> AMGOptions:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -163,8 +163,13 @@ class AMG(Method):
         opts = self._options
         generator = torch.Generator().manual_seed(request.seed)
         output = self.pipeline(
-            request.prompt, condition, num_inference_steps=opts.num_inference_steps,
-            guidance_scale=opts.guidance_scale, generator=generator, height=opts.height, width=opts.width,
+            request.prompt,
+            condition,
+            num_inference_steps=opts.num_inference_steps,
+            guidance_scale=opts.guidance_scale,
+            generator=generator,
+            height=opts.height,
+            width=opts.width,
         )
         # 3. To uint8 at the requested size
         frames = (np.clip(output.frames[0], 0.0, 1.0) * 255.0).round().astype(np.uint8)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +35,16 @@ from ...errors import MethodError, MissingWeightsError
 from ...video import check_frames, resize
 from .components import load_base_components
 from .unet import (
-    ADAPTER_NAME, AMG_IN_CHANNELS, LORA_RANK, add_lora, load_lora_state_dict, lora_config, lora_detached, lora_layers,
-    lora_state_dict, make_amg_unet,
+    ADAPTER_NAME,
+    AMG_IN_CHANNELS,
+    LORA_RANK,
+    add_lora,
+    load_lora_state_dict,
+    lora_config,
+    lora_detached,
+    lora_layers,
+    lora_state_dict,
+    make_amg_unet,
 )
 
 LORA_FOLDER = "unet_lora"
@@ -89,7 +97,7 @@ class AMGPipeline(DiffusionPipeline):
 
     # ------------------------------------------------------------------ construction / IO
     @classmethod
-    def from_base(cls, base: str | os.PathLike, rank: int = LORA_RANK, dtype=None) -> "AMGPipeline":
+    def from_base(cls, base: str | os.PathLike, rank: int = LORA_RANK, dtype=None) -> AMGPipeline:
         """Fresh AMG from the ModelScope base: widened conv (new channels zero) and new LoRA (up zero).
 
         Raises:
@@ -114,7 +122,7 @@ class AMGPipeline(DiffusionPipeline):
         save_file(state, str(lora_dir / LORA_WEIGHTS), metadata={"format": "pt"})
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> "AMGPipeline":
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> AMGPipeline:
         """Load a folder written by :meth:`save_pretrained` (local path or Hub id).
 
         Raises:
@@ -143,8 +151,16 @@ class AMGPipeline(DiffusionPipeline):
         return pipe
 
     # ------------------------------------------------------------------ stages
-    def check_inputs(self, prompt: Any, condition_video: Any, condition_latents: Any, height: int, width: int,
-                     guidance_scale: float, num_inference_steps: int) -> None:
+    def check_inputs(
+        self,
+        prompt: Any,
+        condition_video: Any,
+        condition_latents: Any,
+        height: int,
+        width: int,
+        guidance_scale: float,
+        num_inference_steps: int,
+    ) -> None:
         if not isinstance(prompt, str):
             raise MethodError(f"prompt must be a string, got {type(prompt).__name__}")
         if (condition_video is None) == (condition_latents is None):
@@ -166,7 +182,10 @@ class AMGPipeline(DiffusionPipeline):
     def encode_prompt(self, prompts: list[str], device: torch.device) -> torch.Tensor:
         """Text-encoder last hidden states ``(B, L, D)`` of prompts padded to the tokenizer length."""
         tokens = self.tokenizer(
-            prompts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True,
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
             return_tensors="pt",
         )
         return self.text_encoder(tokens.input_ids.to(device))[0]
@@ -177,18 +196,22 @@ class AMGPipeline(DiffusionPipeline):
         tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
         return tensor.float().div(127.5).sub(1.0)
 
-    def encode_video(self, pixels: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def encode_video(self, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """VAE posterior *sample* times the VAE scale: ``(T, 3, H, W)`` -> ``(1, 4, T, H/f, W/f)``."""
         vae = self.vae
         pixels = pixels.to(device=vae.device, dtype=vae.dtype)
-        latents = [
-            vae.encode(chunk).latent_dist.sample(generator=generator) for chunk in pixels.split(CHUNK_FRAMES)
-        ]
+        latents = [vae.encode(chunk).latent_dist.sample(generator=generator) for chunk in pixels.split(CHUNK_FRAMES)]
         latents = torch.cat(latents) * vae.config.scaling_factor
         return latents.permute(1, 0, 2, 3).unsqueeze(0)
 
-    def prepare_latents(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
-                        generator: Optional[torch.Generator], latents: Optional[torch.Tensor]) -> torch.Tensor:
+    def prepare_latents(
+        self,
+        shape: tuple[int, ...],
+        dtype: torch.dtype,
+        device: torch.device,
+        generator: torch.Generator | None,
+        latents: torch.Tensor | None,
+    ) -> torch.Tensor:
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
         elif tuple(latents.shape) != tuple(shape):
@@ -209,15 +232,15 @@ class AMGPipeline(DiffusionPipeline):
     def __call__(
         self,
         prompt: str,
-        condition_video: Optional[np.ndarray] = None,
+        condition_video: np.ndarray | None = None,
         num_inference_steps: int = 20,
         guidance_scale: float = 3.0,
-        generator: Optional[torch.Generator] = None,
+        generator: torch.Generator | None = None,
         *,
-        height: Optional[int] = None,
-        width: Optional[int] = None,
-        condition_latents: Optional[torch.Tensor] = None,
-        latents: Optional[torch.Tensor] = None,
+        height: int | None = None,
+        width: int | None = None,
+        condition_latents: torch.Tensor | None = None,
+        latents: torch.Tensor | None = None,
         output_type: str = "np",
         return_dict: bool = True,
     ) -> AMGPipelineOutput | tuple:
@@ -233,8 +256,9 @@ class AMGPipeline(DiffusionPipeline):
         # 1. Check inputs
         default_h, default_w = self.default_size()
         height, width = height or default_h, width or default_w
-        self.check_inputs(prompt, condition_video, condition_latents, height, width, guidance_scale,
-                          num_inference_steps)
+        self.check_inputs(
+            prompt, condition_video, condition_latents, height, width, guidance_scale, num_inference_steps
+        )
         device = self._execution_device
         do_guidance = guidance_scale > 1.0
 
@@ -251,8 +275,13 @@ class AMGPipeline(DiffusionPipeline):
             condition_latents = self.encode_video(pixels, generator)
         condition_latents = condition_latents.to(device=device, dtype=self.unet.dtype)
         num_frames = condition_latents.shape[2]
-        latent_shape = (1, self.vae.config.latent_channels, num_frames,
-                        height // self.vae_scale_factor, width // self.vae_scale_factor)
+        latent_shape = (
+            1,
+            self.vae.config.latent_channels,
+            num_frames,
+            height // self.vae_scale_factor,
+            width // self.vae_scale_factor,
+        )
         if tuple(condition_latents.shape) != latent_shape:
             raise MethodError(f"condition_latents must be shaped {latent_shape}, got {tuple(condition_latents.shape)}")
 
@@ -290,7 +319,8 @@ def _pipeline_file(source: str, relative: str, kwargs: dict[str, Any]) -> Path:
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(source, relative, revision=kwargs.get("revision"),
-                                    cache_dir=kwargs.get("cache_dir")))
+        return Path(
+            hf_hub_download(source, relative, revision=kwargs.get("revision"), cache_dir=kwargs.get("cache_dir"))
+        )
     except (OSError, ValueError) as exc:
         raise MissingWeightsError(f"cannot fetch {relative} of {source!r}: {exc}") from exc

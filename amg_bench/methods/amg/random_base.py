@@ -59,26 +59,50 @@ def tiny_base_components(seed: int = 0) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(seed)
     tokenizer = tiny_tokenizer()
     unet = UNet3DConditionModel(
-        sample_size=8, block_out_channels=(16, 32, 32), layers_per_block=2,
+        sample_size=8,
+        block_out_channels=(16, 32, 32),
+        layers_per_block=2,
         down_block_types=("CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"),
         up_block_types=("UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"),
-        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=8,
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_attention_heads=4,
-        num_hidden_layers=2, max_position_embeddings=TINY_TEXT_LENGTH, projection_dim=32,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=0,
-    ))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=TINY_TEXT_LENGTH,
+            projection_dim=32,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=0,
+        )
+    )
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32), layers_per_block=1,
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        norm_num_groups=8, sample_size=16,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=8,
+        sample_size=16,
     )
     for model in (unet, text_encoder, vae):
         _randomize(model, generator)
         model.eval()
-    return {"unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer, "vae": vae,
-            "scheduler": release_scheduler()}
+    return {
+        "unet": unet,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "vae": vae,
+        "scheduler": release_scheduler(),
+    }
 
 
 def full_base_components(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> dict[str, Any]:
@@ -89,19 +113,35 @@ def full_base_components(device: str | torch.device = "cpu", dtype: torch.dtype 
     tokenizer = tiny_tokenizer(model_max_length=77)
     with torch.device(device):
         unet = UNet3DConditionModel(sample_size=32)
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=49408, hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
-            num_hidden_layers=23, max_position_embeddings=77, projection_dim=512, hidden_act="gelu",
-        ))
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=49408,
+                hidden_size=1024,
+                intermediate_size=4096,
+                num_attention_heads=16,
+                num_hidden_layers=23,
+                max_position_embeddings=77,
+                projection_dim=512,
+                hidden_act="gelu",
+            )
+        )
         vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+            block_out_channels=(128, 256, 512, 512),
+            layers_per_block=2,
+            latent_channels=4,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
             sample_size=768,
         )
     for model in (unet, text_encoder, vae):
         model.to(dtype).eval()
-    return {"unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer, "vae": vae,
-            "scheduler": release_scheduler()}
+    return {
+        "unet": unet,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "vae": vae,
+        "scheduler": release_scheduler(),
+    }
 
 
 def save_base_folder(components: dict[str, Any], folder: str | os.PathLike) -> None:

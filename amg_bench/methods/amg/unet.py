@@ -15,7 +15,7 @@ has no ``add_adapter``.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from peft import LoraConfig, inject_adapter_in_model
@@ -39,8 +39,12 @@ ADAPTER_NAME = "default"
 def lora_config(rank: int = LORA_RANK) -> LoraConfig:
     """The release's LoRA: rank ``rank``, scale 1, gaussian(std 1/r) down, zero up, no dropout."""
     return LoraConfig(
-        r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=LORA_TARGET_MODULES,
-        init_lora_weights="gaussian", bias="none",
+        r=rank,
+        lora_alpha=rank,
+        lora_dropout=0.0,
+        target_modules=LORA_TARGET_MODULES,
+        init_lora_weights="gaussian",
+        bias="none",
     )
 
 
@@ -56,8 +60,13 @@ def widen_conv_in(unet: torch.nn.Module, in_channels: int = AMG_IN_CHANNELS) -> 
     if old.in_channels >= in_channels:
         raise MethodError(f"conv_in already takes {old.in_channels} channels, cannot widen to {in_channels}")
     new = torch.nn.Conv2d(
-        in_channels, old.out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
-        device=old.weight.device, dtype=old.weight.dtype,
+        in_channels,
+        old.out_channels,
+        old.kernel_size,
+        stride=old.stride,
+        padding=old.padding,
+        device=old.weight.device,
+        dtype=old.weight.dtype,
     )
     with torch.no_grad():
         new.weight.zero_()

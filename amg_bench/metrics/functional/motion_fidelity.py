@@ -28,7 +28,7 @@ do not depend on the chunking beyond the last bits.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import torch

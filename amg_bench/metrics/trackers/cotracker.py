@@ -51,8 +51,6 @@ _KNOWN_MODELS = {
 _OFFLINE_ERRORS = (URLError, ConnectionError, TimeoutError, socket.timeout)
 
 
-
-
 def grid_tolerance(height: int, width: int) -> float:
     """Largest query-point offset (px) accepted between CoTracker's grid and ours.
 
