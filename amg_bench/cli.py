@@ -264,7 +264,7 @@ def convert_group() -> None:
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option(
     "--base",
-    default="damo-vilab/text-to-video-ms-1.7b",
+    default="hub:damo-vilab/text-to-video-ms-1.7b",
     show_default=True,
     help="ModelScope text-to-video base (folder or Hub id): text encoder, tokenizer, VAE, UNet config.",
 )
@@ -297,7 +297,7 @@ def train_group() -> None:
 @click.option("--dataset", required=True, help="Dataset folder or Hub id.")
 @click.option(
     "--base",
-    default="damo-vilab/text-to-video-ms-1.7b",
+    default="hub:damo-vilab/text-to-video-ms-1.7b",
     show_default=True,
     help="ModelScope base (fresh LoRA) or an AMG pipeline folder (continue training).",
 )
@@ -445,10 +445,12 @@ def _comma_list(ctx, param, value):
 @click.option("--device", default=None, help="torch device [default: this process's accelerate device].")
 @click.option(
     "--dtype",
-    type=click.Choice(["float32", "float16", "bfloat16"]),
-    default="float32",
-    show_default=True,
-    help="CLIP precision, and the method's when it takes a dtype.",
+    type=click.Choice(["auto", "float32", "float16", "bfloat16"]),
+    default=None,
+    help="The method's dtype option, when it has one [default: the method's own].",
+)
+@click.option(
+    "--clip-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True
 )
 @click.option(
     "--cache-dir",
@@ -481,6 +483,7 @@ def evaluate_command(
     seed,
     device,
     dtype,
+    clip_dtype,
     cache_dir,
     no_progress,
 ) -> None:
@@ -523,6 +526,7 @@ def evaluate_command(
                 eval_size=eval_size,
                 clip_model=clip_model,
                 clip_pretrained=clip_pretrained,
+                clip_dtype=clip_dtype,
             ),
             limit=limit,
             clips=list(clips) or None,

@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tests_on_path  # noqa: F401  (tests/ holds the random-weight builders)
 import torch
+from modelscope_for_tests import save_base_folder, tiny_base_components
 
 from amg_bench.methods.amg import AMG
 from amg_bench.methods.amg.pipeline import AMGPipeline
-from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_components
 from amg_bench.methods.base import GenerationRequest
 
 

@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tests_on_path  # noqa: F401  (tests/ holds the random-weight builders)
 import torch
+from modelscope_for_tests import full_base_components, tiny_base_components
 
 from amg_bench.methods.amg.components import release_scheduler
 from amg_bench.methods.amg.pipeline import AMGPipeline
-from amg_bench.methods.amg.random_base import full_base_components, tiny_base_components
 from amg_bench.methods.amg.unet import lora_layers, make_amg_unet
 
 PROMPT = "a man and a woman talk on a bench in a park at dusk"

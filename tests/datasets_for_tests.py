@@ -133,7 +133,15 @@ def save_tiny_clip(folder: str | Path, seed: int = 4) -> str:
 
 # ---- methods for the runner tests (reached as ``datasets_for_tests:<Class>``) ----------------
 
+from dataclasses import dataclass  # noqa: E402
+
 from amg_bench.methods.base import Method  # noqa: E402
+
+
+@dataclass
+class BadOutputOptions:
+    bad_clip: str
+    mode: str
 
 
 class BadOutput(Method):
@@ -141,28 +149,25 @@ class BadOutput(Method):
 
     name = "bad-output"
     requires = frozenset({"video"})
-
-    def __init__(self, bad_clip: str, mode: str) -> None:
-        self._options = {"bad_clip": bad_clip, "mode": mode}
-        self.bad_clip, self.mode = bad_clip, mode
+    Options = BadOutputOptions
 
     def generate(self, request):
         video = request.video
-        if request.clip_id != self.bad_clip:
+        if request.clip_id != self.options.bad_clip:
             return video
-        if self.mode == "frames":
+        if self.options.mode == "frames":
             return video[:-1]
-        if self.mode == "size":
+        if self.options.mode == "size":
             return np.ascontiguousarray(video[:, :-2])
-        if self.mode == "dtype":
+        if self.options.mode == "dtype":
             return video.astype(np.float32) / 255.0
-        if self.mode == "channels":
+        if self.options.mode == "channels":
             return np.concatenate([video, video[..., :1]], axis=-1)
-        if self.mode == "list":
+        if self.options.mode == "list":
             return list(video)
-        if self.mode == "raises":
+        if self.options.mode == "raises":
             raise RuntimeError("out of memory while denoising")
-        raise ValueError(f"unknown mode {self.mode}")
+        raise ValueError(f"unknown mode {self.options.mode}")
 
 
 class KillAt(Method):

@@ -10,13 +10,13 @@ import re
 import pytest
 import torch
 from click.testing import CliRunner
+from modelscope_for_tests import randomize_trainable, save_base_folder, tiny_base_components
 
 from amg_bench.cli import main
 from amg_bench.errors import ConversionError
 from amg_bench.methods.amg.convert import convert_release_checkpoint
 from amg_bench.methods.amg.keys import map_release_key
 from amg_bench.methods.amg.pipeline import AMGPipeline
-from amg_bench.methods.amg.random_base import randomize_trainable, save_base_folder, tiny_base_components
 
 # Our module prefix -> the release's, for the tiny UNet (levels: attn, attn, plain; 2 layers each).
 PREFIXES = {

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from modelscope_for_tests import randomize_trainable, save_base_folder, tiny_base_components
 
 from amg_bench.errors import MethodError, MissingWeightsError
 from amg_bench.methods.amg import AMG, AMGOptions
 from amg_bench.methods.amg.pipeline import AMGPipeline
-from amg_bench.methods.amg.random_base import randomize_trainable, save_base_folder, tiny_base_components
 from amg_bench.methods.base import GenerationRequest, check_output
 
 BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "amg.yaml"
@@ -85,14 +85,40 @@ def test_request_checks(method):
 
 
 def test_options_file_holds_the_defaults():
-    assert AMGOptions.from_yaml(BASELINE) == AMGOptions()
+    from amg_bench.methods.config import build_options, load_config
+
+    assert build_options(AMGOptions, load_config(BASELINE), "amg") == AMGOptions()
     defaults = dataclasses.asdict(AMGOptions())
     assert (defaults["num_inference_steps"], defaults["guidance_scale"], defaults["height"]) == (20, 3.0, 256)
-    assert AMG().options() == defaults
-    with pytest.raises(MethodError, match="unknown amg option"):
+    assert AMG().options_dict() == defaults
+    with pytest.raises(MethodError, match="has no option 'steps'"):
         AMG(steps=10)
     with pytest.raises(MethodError, match="dtype"):
         AMG(dtype="float8")
+
+
+def test_baselines_ship_inside_the_package():
+    from amg_bench.methods.config import default_config_path
+
+    path = default_config_path("amg")
+    assert path is not None and path.parent.parent.name == "amg_bench"
+    assert path.read_text() == BASELINE.read_text()
+
+
+def test_device_and_dtype_reach_the_method(model_dir, tmp_path):
+    from amg_bench.evaluation.runner import _build_method
+
+    method = _build_method("amg", AMG, {"model": str(model_dir)}, "cpu", "bfloat16")
+    assert (method.options.device, method.options.dtype) == ("cpu", "bfloat16")
+    assert method.pipeline.unet.dtype == torch.bfloat16  # loaded before any clip, in that dtype
+    kept = _build_method("amg", AMG, {"model": str(model_dir), "dtype": "float32"}, None, "bfloat16")
+    assert kept.options.dtype == "float32" and kept.options.device == "auto"  # explicit options win
+
+
+def test_a_local_model_is_never_fetched_from_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "weights/amg" does not exist here, and it parses as a Hub repo id
+    with pytest.raises(MissingWeightsError, match=r"folder weights/amg does not exist \(write hub:weights/amg"):
+        AMG(model="weights/amg").load()
 
 
 def test_missing_model_names_the_converter(tmp_path):

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from modelscope_for_tests import randomize_trainable, save_base_folder, tiny_base_components
 
 from amg_bench.errors import MissingWeightsError
 from amg_bench.methods.amg.components import BASE_MODEL_ID, load_base_components
 from amg_bench.methods.amg.pipeline import AMGPipeline, center_crop_to_aspect
-from amg_bench.methods.amg.random_base import randomize_trainable, save_base_folder, tiny_base_components
 from amg_bench.methods.amg.unet import add_lora, lora_layers, make_amg_unet
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from modelscope_for_tests import save_base_folder, tiny_base_components
 
 from amg_bench.cli import main
 from amg_bench.errors import DatasetError, MethodError, OutputExistsError
 from amg_bench.methods.amg.components import load_base_components
 from amg_bench.methods.amg.pipeline import AMGPipeline
-from amg_bench.methods.amg.random_base import save_base_folder, tiny_base_components
 from amg_bench.methods.amg.unet import is_trainable_name, mark_trainable
 from amg_bench.training import latent_cache
 from amg_bench.training.amg import (

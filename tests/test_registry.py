@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -17,13 +20,16 @@ from amg_bench.methods.registry import available_methods, get_method, resolve_me
 from amg_bench.video import read_video, write_video
 
 
+@dataclass
+class EchoOptions:
+    scale: int = 1
+
+
 class Echo(Method):
     """A method defined here, reached as ``test_registry:Echo``."""
 
     name = "echo"
-
-    def __init__(self, scale: int = 1) -> None:
-        self._options = {"scale": scale}
+    Options = EchoOptions
 
     def generate(self, request):
         return request.condition
@@ -33,27 +39,116 @@ class NotAMethod:
     pass
 
 
+def _fresh_python(code: str) -> str:
+    """Run ``code`` in a new interpreter (nothing imported yet) and return what it prints."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout.strip()
+
+
 def test_builtin_names_resolve_without_importing_other_methods():
+    imported = _fresh_python(
+        "import sys\n"
+        "from amg_bench.methods.registry import available_methods, resolve_method_class\n"
+        "names = available_methods()\n"
+        "resolve_method_class('ground-truth')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('amg_bench.methods.amg', 'diffusers', 'torch'))))\n"
+    )
+    assert imported == "[]"
     assert {"ground-truth", "avatar", "amg"} <= set(available_methods())
-    before = set(sys.modules)
-    available_methods()
-    assert not {m for m in set(sys.modules) - before if m.startswith("amg_bench.methods.")}
     assert isinstance(get_method("ground-truth"), GroundTruth)
     assert get_method("ground-truth").requires == frozenset({"video"})
     assert isinstance(get_method("avatar"), Avatar)
     assert get_method("avatar").requires == frozenset({"condition"})
 
 
+def test_amg_is_registered_lazily():
+    # the amg module is imported only when "amg" is resolved, and it gives the AMG class
+    printed = _fresh_python(
+        "import sys\n"
+        "from amg_bench.methods.registry import resolve_method_class\n"
+        "before = 'amg_bench.methods.amg' in sys.modules\n"
+        "cls = resolve_method_class('amg')\n"
+        "print(before, cls.__module__, cls.__name__, 'amg_bench.methods.amg' in sys.modules)\n"
+    )
+    assert printed == "False amg_bench.methods.amg.method AMG True"
+
+
 def test_builtin_without_options_refuses_options():
-    with pytest.raises(MethodError, match="takes no options"):
+    with pytest.raises(MethodError, match="method 'ground-truth' has no option 'steps'.*Its options: none"):
         get_method("ground-truth", steps=3)
 
 
 def test_module_class_and_its_options():
     method = get_method("test_registry:Echo", scale=3)
-    assert isinstance(method, Echo) and method.options() == {"scale": 3}
-    with pytest.raises(MethodError, match="bad options for method 'test_registry:Echo'"):
+    assert isinstance(method, Echo) and method.options_dict() == {"scale": 3}
+    assert method.options.scale == 3
+    with pytest.raises(MethodError, match="has no option 'sclae'; did you mean 'scale'"):
         get_method("test_registry:Echo", sclae=3)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [("3", "option 'scale' must be an integer, got '3'"), (True, "must be an integer, got True"), (2.5, "got 2.5")],
+)
+def test_option_values_are_type_checked(value, message):
+    with pytest.raises(MethodError, match=message):
+        get_method("test_registry:Echo", scale=value)
+
+
+def test_option_types_follow_the_dataclass():
+    from amg_bench.methods.config import build_options
+
+    @dataclass
+    class Typed:
+        steps: int = 1
+        scale: float = 1.0
+        size: tuple[int, int] = (8, 8)
+        name: str | None = None
+        mode: Literal["a", "b"] = "a"
+
+    built = build_options(Typed, {"scale": 3, "size": [4, 6], "name": None, "mode": "b"}, "typed")
+    assert built == Typed(scale=3.0, size=(4, 6), name=None, mode="b") and isinstance(built.scale, float)
+    with pytest.raises(MethodError, match=r"option 'size' must be a list of an integer, got \[4, 'x'\]"):
+        build_options(Typed, {"size": [4, "x"]}, "typed")
+    with pytest.raises(MethodError, match="option 'mode' must be one of 'a', 'b', got 'c'"):
+        build_options(Typed, {"mode": "c"}, "typed")
+    with pytest.raises(MethodError, match="option 'name' must be a string or null, got 3"):
+        build_options(Typed, {"name": 3}, "typed")
+
+
+def test_a_typo_in_requires_fails_at_class_definition():
+    with pytest.raises(
+        MethodError, match="requires names 'condtion', which is not a request input; did you mean 'condition'"
+    ):
+
+        class Typo(Method):
+            requires = frozenset({"prompt", "condtion"})
+
+            def generate(self, request):
+                return request.condition
+
+
+def test_every_request_input_is_a_request_field():
+    from dataclasses import fields
+
+    from amg_bench.methods.base import REQUEST_INPUTS
+
+    frame_fields = {"clip_id", "num_frames", "fps", "height", "width", "seed"}
+    assert set(REQUEST_INPUTS) == {f.name for f in fields(GenerationRequest)} - frame_fields
+
+
+def test_uses_prompt_follows_requires_unless_declared():
+    class Reads(Method):
+        requires = frozenset({"prompt", "condition"})
+
+        def generate(self, request):
+            return request.condition
+
+    class Ignores(Reads):
+        uses_prompt = False
+
+    assert Reads.uses_prompt is True and Ignores.uses_prompt is False
+    assert GroundTruth.uses_prompt is False
 
 
 def test_module_class_errors_name_the_problem():
@@ -63,6 +158,34 @@ def test_module_class_errors_name_the_problem():
         get_method("test_registry:Ecko")
     with pytest.raises(MethodError, match="not a subclass"):
         get_method("test_registry:NotAMethod")
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (
+            "raise RuntimeError('no GPU here')",
+            r"cannot import module 'broken_plugin_\w+' \(RuntimeError: no GPU here\)",
+        ),
+        ("def broken(:\n    pass", r"cannot import module 'broken_plugin_\w+' \(SyntaxError"),
+        (
+            "from amg_bench.methods.base import Method\n"
+            "class Plugin(Method):\n"
+            "    def __init__(self, **options):\n"
+            "        raise KeyError('weights')\n"
+            "    def generate(self, request):\n"
+            "        return None\n",
+            r"could not be built: KeyError: 'weights'",
+        ),
+    ],
+    ids=["raises-at-import", "syntax-error", "constructor-raises"],
+)
+def test_broken_plugin_modules_are_one_method_error(tmp_path, monkeypatch, source, message):
+    module = f"broken_plugin_{abs(hash(source)) % 10**8}"
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(MethodError, match=message):
+        get_method(f"{module}:Plugin")
 
 
 @pytest.mark.parametrize(
@@ -82,14 +205,18 @@ def _install_plugin(root, name="plugged", target="amg_plugin_pkg:PluginMethod"):
     """A distribution on sys.path with an ``amg_bench.methods`` entry point, like ``pip install`` makes."""
     (root / "amg_plugin_pkg.py").write_text(
         textwrap.dedent("""
+        from dataclasses import dataclass
+
         from amg_bench.methods.base import Method
+
+        @dataclass
+        class PluginOptions:
+            strength: float = 1.0
 
         class PluginMethod(Method):
             name = "plugged"
             requires = frozenset({"condition"})
-
-            def __init__(self, strength=1.0):
-                self._options = {"strength": strength}
+            Options = PluginOptions
 
             def generate(self, request):
                 return request.condition
@@ -106,7 +233,7 @@ def test_entry_point_plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "plugged" in available_methods()
     method = get_method("plugged", strength=0.5)
-    assert type(method).__name__ == "PluginMethod" and method.options() == {"strength": 0.5}
+    assert type(method).__name__ == "PluginMethod" and method.options_dict() == {"strength": 0.5}
     with pytest.raises(MethodError, match="did you mean 'plugged'"):
         get_method("pluged")
 
@@ -122,16 +249,6 @@ def test_broken_entry_point_is_a_method_error(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(MethodError, match="entry point 'amg_plugin_pkg:Missing' cannot be loaded"):
         get_method("broken")
-
-
-def test_amg_is_registered_lazily():
-    # resolving "amg" imports its module on demand: either the class, or a MethodError naming the import
-    try:
-        cls = resolve_method_class("amg")
-    except MethodError as exc:
-        assert "amg_bench.methods.amg" in str(exc)
-    else:
-        assert issubclass(cls, Method)
 
 
 # ---- options ---------------------------------------------------------------------------------
@@ -231,7 +348,7 @@ def test_folder_reads_clip_videos_and_reports_missing_ones(tmp_path, caplog):
     frames = np.random.default_rng(1).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
     write_video(tmp_path / "c1.mp4", frames, fps=8)
     method = get_method(f"folder:{tmp_path}")
-    assert isinstance(method, FolderMethod) and method.options() == {"folder": str(tmp_path.resolve())}
+    assert isinstance(method, FolderMethod) and method.options_dict() == {"folder": str(tmp_path.resolve())}
     out = method.generate(_request("c1", frames))
     np.testing.assert_array_equal(out, read_video(tmp_path / "c1.mp4"))
     with caplog.at_level(logging.WARNING):

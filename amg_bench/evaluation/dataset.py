@@ -21,20 +21,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError, MethodError
-from ..methods.base import GenerationRequest
+from ..methods.base import REQUEST_INPUTS, GenerationRequest
 from ..video import probe, to_frames
 
 logger = logging.getLogger(__name__)
 
-#: Dataset column behind each request input.
-REQUEST_COLUMNS = {
-    "prompt": "scene_caption",
-    "appearance_prompts": "appearance_captions",
-    "condition": "avatar_video",
-    "reference_frame": "video",
-    "pose": "pose_video",
-    "video": "video",
-}
+#: Dataset column behind each request input (from the one table in :mod:`amg_bench.methods.base`).
+REQUEST_COLUMNS = {name: spec.column for name, spec in REQUEST_INPUTS.items()}
 #: Columns the runner itself reads (ids, timing, the real clip for motion fidelity, the caption for CLIP).
 BASE_COLUMNS = ("clip_id", "fps", "num_frames", "video", "scene_caption")
 BUILD_INFO = "amg_bench_build.json"
@@ -222,23 +215,26 @@ class ClipInputs:
         return self.row.get("scene_caption") or ""
 
     def request(self, requires: frozenset[str], seed: int) -> GenerationRequest:
-        """The :class:`GenerationRequest` of this clip with the video inputs in ``requires``.
+        """The :class:`GenerationRequest` of this clip: text inputs always, video inputs in ``requires``.
 
         Height and width are the real clip's (read from its container, without decoding).
         """
         info = probe(self.video_bytes("video"))
-        real = self.frames("video") if {"video", "reference_frame"} & requires else None
+        inputs = {}
+        for name, spec in REQUEST_INPUTS.items():
+            if spec.kind == "text":
+                inputs[name] = self.row.get(spec.column) or ""
+            elif spec.kind == "texts":
+                inputs[name] = list(self.row.get(spec.column) or [])
+            elif name in requires and self.has_video(spec.column):
+                frames = self.frames(spec.column)
+                inputs[name] = frames[0] if spec.kind == "first_frame" else frames
         return GenerationRequest(
             clip_id=self.clip_id,
-            prompt=self.caption,
-            appearance_prompts=list(self.row.get("appearance_captions") or []),
-            condition=self.frames("avatar_video") if "condition" in requires else None,
-            reference_frame=real[0] if real is not None else None,
-            pose=self.frames("pose_video") if "pose" in requires and self.has_video("pose_video") else None,
-            video=real if "video" in requires else None,
             num_frames=int(self.row["num_frames"]),
             fps=float(self.row["fps"]),
             height=info.height,
             width=info.width,
             seed=seed,
+            **inputs,
         )

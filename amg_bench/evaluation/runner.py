@@ -22,7 +22,6 @@ Sharding uses ``accelerate.PartialState``: run the same command under ``accelera
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -61,8 +60,10 @@ class EvaluationConfig:
         scoring: metrics and their settings.
         limit: evaluate only the first ``limit`` clips (dataset order); ``clips``: only these ids.
         seed: base seed; clip ``c`` gets :func:`~amg_bench.evaluation.dataset.clip_seed` ``(seed, c)``.
-        device: torch device (default: this process's accelerate device). Passed to the method if
-            its constructor takes ``device`` and the options do not set it; ``dtype`` likewise, and to CLIP.
+        device: torch device of the metrics (default: this process's accelerate device); when given,
+            also the method's ``device`` option if it has one and the options do not set it.
+        dtype: the method's ``dtype`` option, if it has one and the options do not set it (default:
+            the method's own; CLIP's precision is ``scoring.clip_dtype``).
         cache_dir: reference-track / caption-embedding cache (default
             :func:`~amg_bench.evaluation.cache.default_cache_dir`).
         crf: H.264 quality of the stored videos (libx264, yuv420p).
@@ -81,7 +82,7 @@ class EvaluationConfig:
     clips: list[str] | None = None
     seed: int = 0
     device: str | None = None
-    dtype: str = "float32"
+    dtype: str | None = None
     cache_dir: str | os.PathLike | None = None
     crf: int = DEFAULT_CRF
     progress: bool = True
@@ -167,12 +168,14 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
 
     # 4. Metrics, then the method (weights load here; a missing metric weight fails before the method loads)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
-    scorer = ClipScorer(config.scoring, cache_dir, device, config.dtype, watch)
-    method = _build_method(config.method, cls, options, device, config.dtype)
+    scorer = ClipScorer(config.scoring, cache_dir, device, watch)
+    method = _build_method(config.method, cls, options, config.device, config.dtype)
     check_columns(split, method.requires, config.method)
     method_record = {
         "name": config.method,
-        "options": _jsonable(method.options() or options),
+        "options": _jsonable(method.options_dict()),
+        "requires": sorted(method.requires),
+        "uses_prompt": bool(method.uses_prompt),
         "class": f"{cls.__module__}:{cls.__qualname__}",
         "config_file": str(config_file) if config_file else None,
     }
@@ -236,15 +239,27 @@ def _resolve_method(config: EvaluationConfig) -> tuple[type[Method], dict[str, A
     return cls, merge_options(file_options, config.method_options), config_file
 
 
-def _build_method(name: str, cls: type[Method], options: dict[str, Any], device: str, dtype: str) -> Method:
-    """The method instance; ``device``/``dtype`` are added when its constructor takes them and ``options`` do not."""
+def _build_method(
+    name: str, cls: type[Method], options: dict[str, Any], device: str | None, dtype: str | None
+) -> Method:
+    """The method instance, its weights loaded.
+
+    ``device`` / ``dtype`` (when given) fill the method's ``device`` / ``dtype`` options when it
+    declares such fields and ``options`` do not set them.
+    """
+    import dataclasses
+
     from ..methods.registry import get_method
 
-    parameters = inspect.signature(cls).parameters
+    fields = {f.name for f in dataclasses.fields(cls.Options)}
     extra = {
-        key: value for key, value in (("device", device), ("dtype", dtype)) if key in parameters and key not in options
+        key: value
+        for key, value in (("device", device), ("dtype", dtype))
+        if value is not None and key in fields and key not in options
     }
-    return get_method(name, **options, **extra)
+    method = get_method(name, **options, **extra)
+    method.load()
+    return method
 
 
 def _process_clip(

@@ -38,7 +38,8 @@ class ScoringSettings:
         motion_variants: motion-fidelity variants, all computed from the same tracks.
         grid_size, eval_size: tracking grid per side, and the ``(height, width)`` both videos are
             tracked at.
-        clip_model, clip_pretrained, clip_batch_size: the open_clip model, its weights, frames per forward.
+        clip_model, clip_pretrained, clip_dtype, clip_batch_size: the open_clip model, its weights,
+            its precision (``float32``, ``float16``, ``bfloat16``), frames per forward.
             A model named with an ``hf-hub:`` / ``local-dir:`` schema carries its own weights, so
             ``clip_pretrained`` is then set to ``None``.
     """
@@ -51,6 +52,7 @@ class ScoringSettings:
     eval_size: tuple[int, int] = DEFAULT_EVAL_SIZE
     clip_model: str = DEFAULT_MODEL
     clip_pretrained: str | None = DEFAULT_PRETRAINED
+    clip_dtype: str = "float32"
     clip_batch_size: int = 16
 
     def __post_init__(self) -> None:
@@ -110,7 +112,6 @@ class ClipScorer:
         settings: what to score.
         cache_dir: root of the reference-track and caption-embedding caches.
         device: torch device for CLIP (and CoTracker, unless its options name one).
-        dtype: CLIP precision (``float32``, ``float16``, ``bfloat16``).
         watch: where stage times go (``track``, ``clip``, ``clip_text``).
 
     Raises:
@@ -122,7 +123,6 @@ class ClipScorer:
         settings: ScoringSettings,
         cache_dir: str | os.PathLike,
         device: str = "cpu",
-        dtype: str = "float32",
         watch: Stopwatch | None = None,
     ) -> None:
         self.settings = settings
@@ -135,7 +135,7 @@ class ClipScorer:
                 settings.clip_model,
                 settings.clip_pretrained,
                 device=device,
-                dtype=dtype,
+                dtype=settings.clip_dtype,
                 batch_size=settings.clip_batch_size,
             )
             self.text_cache = CaptionEmbeddingCache(cache_dir, self._clip_cache_settings(), self._encode_caption)

@@ -2,6 +2,24 @@
 
 A method turns a :class:`GenerationRequest` (one test clip's caption, avatar condition, first
 real frame, ...) into a uint8 video ``(T, H, W, 3)``. The runner knows nothing else about it.
+
+Writing a method::
+
+    @dataclass
+    class MyOptions:
+        steps: int = 20
+        device: str = "auto"          # a field named device / dtype receives --device / --dtype
+
+    class MyMethod(Method):
+        name = "mine"
+        requires = frozenset({"prompt", "condition"})   # checked against REQUEST_INPUTS at class definition
+        Options = MyOptions                             # built and type-checked from YAML / --method-arg
+
+        def generate(self, request):
+            ...  # self.options.steps
+
+Adding a request input is one row of :data:`REQUEST_INPUTS` and the field of the same name on
+:class:`GenerationRequest`; the runner, the column checks and the CLI read the table.
 """
 
 from __future__ import annotations
@@ -14,9 +32,31 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import MethodError, MethodOutputError
+from ..plugins import suggest
 
-#: Request fields a method may list in ``requires``.
-REQUEST_INPUTS = frozenset({"prompt", "appearance_prompts", "condition", "reference_frame", "pose", "video"})
+
+@dataclass(frozen=True)
+class RequestInput:
+    """Where a request input comes from in a dataset row, and how it is read.
+
+    ``kind``: ``"text"`` (a string column), ``"texts"`` (a list of strings), ``"video"`` (a video
+    column decoded to uint8 ``(T, H, W, 3)``) or ``"first_frame"`` (frame 0 of a video column).
+    """
+
+    column: str
+    kind: str
+    description: str
+
+
+#: Every input a method may list in ``requires``, with its dataset column.
+REQUEST_INPUTS: dict[str, RequestInput] = {
+    "prompt": RequestInput("scene_caption", "text", "the scene caption"),
+    "appearance_prompts": RequestInput("appearance_captions", "texts", "one appearance caption per person"),
+    "condition": RequestInput("avatar_video", "video", "the avatar condition render"),
+    "reference_frame": RequestInput("video", "first_frame", "the first real frame"),
+    "pose": RequestInput("pose_video", "video", "the body-part video (DensePose convention)"),
+    "video": RequestInput("video", "video", "the real clip (reference methods only)"),
+}
 
 
 @dataclass
@@ -50,37 +90,70 @@ class GenerationRequest:
 
     def missing(self, required: frozenset[str] | set[str]) -> list[str]:
         """Names in ``required`` that this request lacks (None or empty)."""
-        return sorted(
-            name
-            for name in required
-            if getattr(self, name) is None or (isinstance(getattr(self, name), (str, list)) and not getattr(self, name))
-        )
+        return sorted(name for name in required if _empty(getattr(self, name)))
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list)) and not value)
+
+
+@dataclass
+class NoOptions:
+    """The options of a method that takes none."""
 
 
 class Method(abc.ABC):
     """Base class of a generation method.
 
-    Subclasses set ``name`` and ``requires`` and implement :meth:`generate`. Constructor keyword
-    arguments are the method's options (from ``baselines/<name>.yaml``, ``--config`` or
-    ``--method-arg``); :meth:`options` returns them for provenance.
+    Class attributes:
+        name: the method's name in results.
+        requires: request inputs the method reads (keys of :data:`REQUEST_INPUTS`); validated
+            when the subclass is defined, so a typo fails at import with a suggestion.
+        Options: a dataclass of the method's options; the constructor's keyword arguments (from
+            ``baselines/<name>.yaml``, ``--config`` or ``--method-arg``) become ``self.options``
+            after a type check (:func:`~amg_bench.methods.config.build_options`).
+        uses_prompt: whether the output depends on ``prompt`` (default: ``"prompt" in requires``);
+            recorded in results so a CLIP score is not read as prompt following when it is not.
     """
 
     name: ClassVar[str] = "method"
     requires: ClassVar[frozenset[str]] = frozenset()
+    Options: ClassVar[type] = NoOptions
+    uses_prompt: ClassVar[bool | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.requires, str) or not all(isinstance(r, str) for r in cls.requires):
+            raise MethodError(f"{cls.__qualname__}.requires must be a set of input names, got {cls.requires!r}")
+        cls.requires = frozenset(cls.requires)
+        unknown = sorted(cls.requires - set(REQUEST_INPUTS))
+        if unknown:
+            raise MethodError(
+                f"{cls.__qualname__}.requires names {unknown[0]!r}, which is not a request input"
+                f"{suggest(unknown[0], REQUEST_INPUTS)} Request inputs: {sorted(REQUEST_INPUTS)}"
+            )
+        if not (isinstance(cls.Options, type) and dataclasses.is_dataclass(cls.Options)):
+            raise MethodError(f"{cls.__qualname__}.Options must be a dataclass, got {cls.Options!r}")
+        if "uses_prompt" not in vars(cls) or cls.uses_prompt is None:
+            cls.uses_prompt = "prompt" in cls.requires
 
     def __init__(self, **options: Any) -> None:
-        if options:
-            raise MethodError(f"method {self.name!r} takes no options, got {sorted(options)}")
-        self._options: dict[str, Any] = {}
+        from .config import build_options
 
-    def options(self) -> dict[str, Any]:
-        """The options this instance runs with (JSON-serialisable), recorded in results."""
-        opts = getattr(self, "_options", {})
-        if dataclasses.is_dataclass(opts):
-            return dataclasses.asdict(opts)
-        return dict(opts)
+        self.options = build_options(type(self).Options, options, self.name)
 
-    def prepare(self, clip_ids: list[str]) -> None:  # noqa: B027 (optional hook)
+    def options_dict(self) -> dict[str, Any]:
+        """The options this instance runs with (JSON-ready), recorded in results."""
+        return dataclasses.asdict(self.options)
+
+    def load(self) -> None:  # noqa: B027 (an optional hook)
+        """Load weights and build models now.
+
+        The runner calls it once, before the first clip, so missing or broken weights fail the
+        run at once instead of every clip; the default does nothing.
+        """
+
+    def prepare(self, clip_ids: list[str]) -> None:  # noqa: B027 (an optional hook)
         """Called once before the first :meth:`generate` with the clip ids this process will generate.
 
         A place to report problems for the whole run at once (``folder:`` lists the videos it

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,24 +44,32 @@ class Avatar(Method):
         return resize(request.condition, request.height, request.width)
 
 
+@dataclass
+class FolderOptions:
+    """``folder``: the folder of ``<clip_id>.mp4`` files (``--method folder:<folder>``), recorded resolved."""
+
+    folder: str
+
+    def __post_init__(self) -> None:
+        path = Path(self.folder)
+        if not path.is_dir():
+            raise MethodError(f"method folder:{self.folder}: {path} is not a folder of <clip_id>.mp4 videos")
+        self.folder = str(path.resolve())
+
+
 class FolderMethod(Method):
     """Reads pre-generated videos ``<folder>/<clip_id>.mp4``.
-
-    Args:
-        folder: the folder of mp4 files (reached as ``--method folder:<folder>``).
 
     Raises:
         MethodError: ``folder`` is not a directory.
     """
 
     name = "folder"
+    Options = FolderOptions
 
-    def __init__(self, folder: str) -> None:
-        path = Path(folder)
-        if not path.is_dir():
-            raise MethodError(f"method folder:{folder}: {path} is not a folder of <clip_id>.mp4 videos")
-        self.folder = path
-        self._options = {"folder": str(path.resolve())}
+    @property
+    def folder(self) -> Path:
+        return Path(self.options.folder)
 
     def video_path(self, clip_id: str) -> Path:
         """Where the video of ``clip_id`` is expected."""

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ..errors import MethodError, OutputExistsError
 from ..files import atomic_directory, write_json, write_text
-from ..methods.amg.components import BASE_MODEL_ID
+from ..methods.amg.components import BASE_MODEL
 from ..methods.amg.pipeline import LORA_CONFIG, LORA_FOLDER, AMGPipeline
 from ..methods.amg.unet import mark_trainable, trainable_state_dict
 from .data import dataset_label, iter_clip_sources, resolve_dataset
@@ -68,7 +68,7 @@ class AMGTrainingConfig:
 
     dataset: Any
     out: str
-    base: str = BASE_MODEL_ID
+    base: str = BASE_MODEL
     split: str = "train"
     max_steps: int = 40_000
     batch_size: int = 8

@@ -5,7 +5,6 @@
 - :mod:`.unet`: the 8-channel ``conv_in`` and the LoRA layers;
 - :mod:`.components`: the ModelScope base components and the release's DDIM settings;
 - :mod:`.keys` / :mod:`.convert`: the released VGen-format checkpoint -> pipeline folder;
-- :mod:`.random_base`: random-weight components for offline tests and benchmarks.
 
 Importing this package does not import torch; the pipeline modules do.
 """

@@ -15,8 +15,11 @@ import os
 from typing import Any
 
 from ...errors import MissingWeightsError
+from ..weights import weights_source
 
 BASE_MODEL_ID = "damo-vilab/text-to-video-ms-1.7b"
+#: The ``--base`` default: the Hub repo, read through the Hugging Face cache.
+BASE_MODEL = f"hub:{BASE_MODEL_ID}"
 
 RELEASE_SCHEDULER: dict[str, Any] = {
     "num_train_timesteps": 1000,
@@ -38,13 +41,23 @@ def release_scheduler():
     return DDIMScheduler(**RELEASE_SCHEDULER)
 
 
-def missing_base(base: str | os.PathLike, exc: BaseException) -> MissingWeightsError:
+def missing_base(base: str | os.PathLike, exc: BaseException | None = None) -> MissingWeightsError:
     """The error for a base model that is neither a local folder nor in the Hugging Face cache."""
+    cause = f" ({exc})" if exc is not None else ""
     return MissingWeightsError(
-        f"cannot load the ModelScope base model {str(base)!r} ({exc}). Download {BASE_MODEL_ID} "
-        f"with `hf download {BASE_MODEL_ID} --local-dir DIR` (or let it fill the Hugging Face cache while "
-        "online) and pass DIR, laid out with unet/, text_encoder/, tokenizer/, vae/"
+        f"cannot load the ModelScope base model {str(base)!r}{cause}. Download {BASE_MODEL_ID} "
+        f"with `hf download {BASE_MODEL_ID}` (into the Hugging Face cache; pass --base {BASE_MODEL}) or "
+        f"`hf download {BASE_MODEL_ID} --local-dir DIR` and pass DIR, laid out with unet/, text_encoder/, "
+        "tokenizer/, vae/"
     )
+
+
+def _base_source(base: str | os.PathLike):
+    """``(from_pretrained argument, revision)`` of a base option, refusing a missing local folder."""
+    source = weights_source(str(base), "base")
+    if source.path is not None and not source.path.is_dir():
+        raise missing_base(base)
+    return source.pretrained, source.revision
 
 
 def load_unet_config(base: str | os.PathLike) -> dict[str, Any]:
@@ -55,14 +68,15 @@ def load_unet_config(base: str | os.PathLike) -> dict[str, Any]:
     """
     from diffusers import UNet3DConditionModel
 
+    pretrained, revision = _base_source(base)
     try:
-        return dict(UNet3DConditionModel.load_config(str(base), subfolder="unet"))
+        return dict(UNet3DConditionModel.load_config(pretrained, subfolder="unet", revision=revision))
     except OSError as exc:
         raise missing_base(base, exc) from exc
 
 
 def load_base_components(base: str | os.PathLike, dtype=None, with_unet: bool = True) -> dict[str, Any]:
-    """Load UNet, text encoder, tokenizer and VAE of a ms-1.7b-layout folder or Hub id.
+    """Load UNet, text encoder, tokenizer and VAE of a ms-1.7b-layout folder or ``hub:`` repo.
 
     The scheduler is always the release's DDIM (:func:`release_scheduler`), whatever the base
     says. With ``with_unet=False`` the ``unet`` entry is ``None`` (its weights are not read).
@@ -73,13 +87,15 @@ def load_base_components(base: str | os.PathLike, dtype=None, with_unet: bool = 
     from diffusers import AutoencoderKL, UNet3DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    base = str(base)
-    kwargs = {} if dtype is None else {"dtype": dtype}
+    pretrained, revision = _base_source(base)
+    kwargs: dict[str, Any] = {"revision": revision}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
     try:
-        unet = UNet3DConditionModel.from_pretrained(base, subfolder="unet", **kwargs) if with_unet else None
-        vae = AutoencoderKL.from_pretrained(base, subfolder="vae", **kwargs)
-        text_encoder = CLIPTextModel.from_pretrained(base, subfolder="text_encoder", **kwargs)
-        tokenizer = CLIPTokenizer.from_pretrained(base, subfolder="tokenizer")
+        unet = UNet3DConditionModel.from_pretrained(pretrained, subfolder="unet", **kwargs) if with_unet else None
+        vae = AutoencoderKL.from_pretrained(pretrained, subfolder="vae", **kwargs)
+        text_encoder = CLIPTextModel.from_pretrained(pretrained, subfolder="text_encoder", **kwargs)
+        tokenizer = CLIPTokenizer.from_pretrained(pretrained, subfolder="tokenizer", revision=revision)
     except OSError as exc:
         raise missing_base(base, exc) from exc
     return {

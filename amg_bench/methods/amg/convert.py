@@ -16,7 +16,7 @@ from typing import Any
 
 from ...errors import ConversionError
 from ...files import atomic_directory
-from .components import BASE_MODEL_ID, load_base_components, load_unet_config
+from .components import BASE_MODEL, load_base_components, load_unet_config
 from .keys import is_lora_name, map_release_key
 
 _SHOWN = 50
@@ -133,7 +133,7 @@ def build_unet(unet_config: dict[str, Any], state: dict[str, Any]):
 def convert_release_checkpoint(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike,
-    base: str | os.PathLike = BASE_MODEL_ID,
+    base: str | os.PathLike = BASE_MODEL,
     dtype: str = "float32",
     overwrite: bool = False,
 ) -> Path:
@@ -142,7 +142,7 @@ def convert_release_checkpoint(
     Args:
         checkpoint: the release's ``.pth`` (a pickle; loaded with ``weights_only=True``).
         out: output folder (written under a temporary name, renamed when complete).
-        base: ``damo-vilab/text-to-video-ms-1.7b`` or a local copy (text encoder, tokenizer, VAE,
+        base: ``hub:damo-vilab/text-to-video-ms-1.7b`` or a local copy (text encoder, tokenizer, VAE,
             UNet config).
         dtype: dtype the folder is saved in (``float32`` keeps the release's values).
 

@@ -7,20 +7,19 @@ released checkpoint) or ``amg-bench train amg``.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from ...checks import positive_int
 from ...errors import MethodError, MissingWeightsError
 from ..base import GenerationRequest, Method
+from ..device import check_device, check_dtype, resolve_device, resolve_dtype
+from ..weights import require_local, weights_source
 
 #: Where ``amg-bench convert amg ... --out`` puts the pipeline unless told otherwise.
 DEFAULT_MODEL = "weights/amg"
-_DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -28,7 +27,8 @@ class AMGOptions:
     """Options of the ``amg`` method (``baselines/amg.yaml`` holds the same defaults).
 
     Attributes:
-        model: folder (or Hub id) of an AMG pipeline written by ``AMGPipeline.save_pretrained``.
+        model: folder of an AMG pipeline written by ``AMGPipeline.save_pretrained``, or
+            ``hub:<owner>/<name>`` for one on the Hub (:mod:`amg_bench.methods.weights`).
         num_inference_steps: DDIM steps (release: 20).
         guidance_scale: classifier-free guidance scale (release: 3.0).
         height, width: the size the model generates at (release: 256 x 256); the output is
@@ -46,37 +46,13 @@ class AMGOptions:
     dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.dtype not in _DTYPES:
-            raise MethodError(f"amg option dtype must be one of {_DTYPES}, got {self.dtype!r}")
+        check_device(self.device)
+        check_dtype(self.dtype)
+        weights_source(self.model, "model")
         for name in ("num_inference_steps", "height", "width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise MethodError(f"amg option {name} must be a positive integer, got {value!r}")
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> AMGOptions:
-        """Read options from a YAML mapping (e.g. ``baselines/amg.yaml``).
-
-        Raises:
-            MethodError: unreadable file, not a mapping, or unknown option names.
-        """
-        import yaml
-
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise MethodError(f"cannot read amg options {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise MethodError(f"amg options {path} must be a mapping, got {type(data).__name__}")
-        return cls.from_dict(data, where=str(path))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "options") -> AMGOptions:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise MethodError(f"unknown amg option(s) {unknown} in {where}; known: {sorted(known)}")
-        return cls(**data)
+            positive_int(getattr(self, name), f"amg option {name}", MethodError)
+        if self.guidance_scale < 0:
+            raise MethodError(f"amg option guidance_scale must be >= 0, got {self.guidance_scale}")
 
 
 class AMG(Method):
@@ -88,54 +64,46 @@ class AMG(Method):
     name: ClassVar[str] = "amg"
     requires: ClassVar[frozenset[str]] = frozenset({"prompt", "condition"})
 
+    Options = AMGOptions
+
     def __init__(self, **options: Any) -> None:
-        self._options = AMGOptions.from_dict(options)
+        super().__init__(**options)
         self._pipeline = None
 
     @property
     def pipeline(self):
         """The loaded :class:`AMGPipeline` (loads it on first use)."""
-        if self._pipeline is None:
-            self._pipeline = self.load()
+        self.load()
         return self._pipeline
 
-    def _device_and_dtype(self):
-        import torch
-
-        opts = self._options
-        if opts.device != "auto":
-            device = torch.device(opts.device)
-        elif torch.cuda.is_available():  # one GPU per process under `accelerate launch` / torchrun
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        else:
-            device = torch.device("cpu")
-        if opts.dtype == "auto":
-            dtype = torch.float16 if device.type == "cuda" else torch.float32
-        else:
-            dtype = getattr(torch, opts.dtype)
-        return device, dtype
-
-    def load(self):
-        """Load the pipeline folder named by the ``model`` option onto the device.
+    def load(self) -> None:
+        """Load the pipeline named by the ``model`` option onto the device (once).
 
         Raises:
-            MissingWeightsError: the folder does not exist (the message says how to make it).
+            MissingWeightsError: the folder or Hub repo is not available (the message says how to make it).
+            MethodError: a CUDA device asked for where there is none.
         """
+        if self._pipeline is not None:
+            return
         from .pipeline import AMGPipeline
 
-        model = self._options.model
-        device, dtype = self._device_and_dtype()
+        opts = self.options
+        source = weights_source(opts.model, "model")
+        device = resolve_device(opts.device)
+        dtype = resolve_dtype(opts.dtype, device)
+        make = (
+            "download the released checkpoint (non_ema_0640000.pth, Google Drive link in the README of "
+            "github.com/zshyang/amg) and run `amg-bench convert amg non_ema_0640000.pth --base "
+            f"hub:damo-vilab/text-to-video-ms-1.7b --out {opts.model}`, or train one with `amg-bench train amg`"
+        )
+        require_local(source, "AMG pipeline", f"to make it, {make}")
         try:
-            pipe = AMGPipeline.from_pretrained(model, dtype=dtype)
+            pipe = AMGPipeline.from_pretrained(source.pretrained, dtype=dtype, revision=source.revision)
         except MissingWeightsError as exc:
-            raise MissingWeightsError(
-                f"{exc}. To make the folder, download the released checkpoint (non_ema_0640000.pth, Google Drive "
-                "link in the README of github.com/zshyang/amg) and run `amg-bench convert amg non_ema_0640000.pth "
-                f"--base damo-vilab/text-to-video-ms-1.7b --out {model}`, or train one with `amg-bench train amg`"
-            ) from exc
+            raise MissingWeightsError(f"{exc}. To make an AMG pipeline folder, {make}") from exc
         pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
-        return pipe
+        self._pipeline = pipe
 
     def generate(self, request: GenerationRequest) -> np.ndarray:
         """Generate ``request.num_frames`` frames following ``request.condition``.
@@ -160,7 +128,7 @@ class AMG(Method):
                 f"{request.num_frames}"
             )
         # 2. Sample with a CPU generator seeded by the request (same video on any device)
-        opts = self._options
+        opts = self.options
         generator = torch.Generator().manual_seed(request.seed)
         output = self.pipeline(
             request.prompt,

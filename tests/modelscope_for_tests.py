@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .components import release_scheduler
+from amg_bench.methods.amg.components import release_scheduler
 
 TINY_TEXT_LENGTH = 16
 
