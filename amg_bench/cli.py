@@ -11,7 +11,9 @@ import sys
 
 import click
 
+from .cli_options import clip_options, comma_list, protocol_options, scoring_overrides, tracking_options
 from .errors import AmgBenchError
+from .results import METRICS
 
 
 class _Group(click.Group):
@@ -95,8 +97,9 @@ def info(dataset, revision):
         click.echo(f"{key}: {value}")
     if summary.build:
         click.echo(f"fingerprint: {summary.build.get('fingerprint')}")
-        options = summary.build.get("options", {})
-        click.echo("build: " + ", ".join(f"{k}={options[k]}" for k in sorted(options) if k != "windows"))
+        options = summary.build.get("options") or {}
+        if isinstance(options, dict):
+            click.echo("build: " + ", ".join(f"{k}={options[k]}" for k in sorted(options) if k != "windows"))
 
 
 @main.command()
@@ -137,8 +140,8 @@ def publish(folder, repo_id, private, revision, dry_run):
     "--rank-by",
     default="motion_fidelity_dmt",
     show_default=True,
-    type=click.Choice(["clip_score", "motion_fidelity_chamfer", "motion_fidelity_dmt"]),
-    help="Metric that orders rows inside each protocol group.",
+    type=click.Choice(list(METRICS)),
+    help="Metric that orders the methods inside each protocol group.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def leaderboard(results, out, dataset, split, max_clips, reported, no_reported, rank_by, overwrite) -> None:
@@ -160,99 +163,25 @@ def leaderboard(results, out, dataset, split, max_clips, reported, no_reported, 
     click.echo(f"leaderboard written to {path}")
 
 
-def _eval_size(ctx, param, value):
-    if value.lower() == "native":
-        return None
-    try:
-        height, width = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"expected HEIGHTxWIDTH (e.g. 256x256) or 'native', got {value!r}") from None
-    return height, width
-
-
 @main.command("score")
 @click.option("--reference", required=True, type=click.Path(dir_okay=False), help="Reference (real) video file.")
 @click.option("--generated", required=True, type=click.Path(dir_okay=False), help="Generated video file.")
-@click.option("--prompt", required=True, help="Caption the generated video is scored against (CLIP).")
-@click.option(
-    "--tracker",
-    type=click.Choice(["klt", "cotracker"]),
-    default="klt",
-    show_default=True,
-    help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.",
-)
-@click.option(
-    "--variant", type=click.Choice(["chamfer", "dmt"]), default=None, help="Motion-fidelity variant [default: both]."
-)
-@click.option("--grid-size", default=55, show_default=True, type=click.IntRange(min=1), help="Query grid per side.")
-@click.option(
-    "--eval-size",
-    default="256x256",
-    show_default=True,
-    callback=_eval_size,
-    help="HEIGHTxWIDTH both videos are resized to before tracking, or 'native'.",
-)
-@click.option("--clip-model", default="ViT-L-14", show_default=True, help="open_clip model name.")
-@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag or weights file.")
-@click.option(
-    "--clip-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True
-)
+@click.option("--prompt", default="", help="Caption the generated video is scored against (needed for CLIP).")
+@protocol_options
+@tracking_options
+@clip_options
 @click.option("--device", default="cpu", show_default=True, help="torch device for CLIP and CoTracker.")
-@click.option("--cotracker-model", default=None, help="CoTracker hub entry [default: cotracker3_offline].")
-@click.option(
-    "--cotracker-repo",
-    default=None,
-    help="CoTracker repo or local clone [default: $AMG_BENCH_COTRACKER_DIR or facebookresearch/co-tracker].",
-)
-@click.option(
-    "--cotracker-checkpoint",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="CoTracker state-dict file [default: $AMG_BENCH_COTRACKER_CHECKPOINT or the hub download].",
-)
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def score(
-    reference,
-    generated,
-    prompt,
-    tracker,
-    variant,
-    grid_size,
-    eval_size,
-    clip_model,
-    clip_pretrained,
-    clip_dtype,
-    device,
-    cotracker_model,
-    cotracker_repo,
-    cotracker_checkpoint,
-    as_json,
-) -> None:
-    """Score one generated video: CLIP score against PROMPT and motion fidelity against the reference."""
-    from .metrics.score import score_videos
+def score(reference, generated, prompt, device, as_json, **values) -> None:
+    """Score one generated video: CLIP score against --prompt and motion fidelity against the reference."""
+    import json
 
-    options = {
-        k: v
-        for k, v in (("model", cotracker_model), ("repo", cotracker_repo), ("checkpoint", cotracker_checkpoint))
-        if v is not None
-    }
-    if options and tracker != "cotracker":
-        raise click.UsageError("--cotracker-* options need --tracker cotracker")
-    report = score_videos(
-        reference,
-        generated,
-        prompt,
-        tracker=tracker,
-        variants=(variant,) if variant else ("chamfer", "dmt"),
-        grid_size=grid_size,
-        eval_size=eval_size,
-        clip_model=clip_model,
-        clip_pretrained=clip_pretrained,
-        clip_dtype=clip_dtype,
-        device=device,
-        tracker_options=options,
-    )
-    click.echo(report.to_json() if as_json else report.to_text())
+    from .evaluation.protocols import protocol_scoring
+    from .evaluation.scoring import score_pair
+
+    settings = protocol_scoring(values["protocol"], **scoring_overrides(values))
+    report = score_pair(reference, generated, prompt, settings, device=device)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.to_text())
 
 
 @main.group("convert")
@@ -324,7 +253,7 @@ def train_group() -> None:
     "--cache-dir",
     default=None,
     type=click.Path(file_okay=False),
-    help="Latent cache folder [default: OUT/latent_cache].",
+    help="Content cache root holding the latents [default: $AMG_BENCH_CACHE, else ~/.cache/amg_bench].",
 )
 @click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--seed", type=int, default=8888, show_default=True)
@@ -375,17 +304,6 @@ def train_amg_command(
     click.echo(f"AMG pipeline written to {final}")
 
 
-def _comma_list(ctx, param, value):
-    items = [
-        item.strip()
-        for chunk in (value if isinstance(value, tuple) else (value,))
-        if chunk
-        for item in chunk.split(",")
-        if item.strip()
-    ]
-    return tuple(dict.fromkeys(items))
-
-
 @main.command("evaluate")
 @click.option("--method", required=True, help="Method name, 'folder:<dir>' or 'module:Class'.")
 @click.option(
@@ -406,41 +324,11 @@ def _comma_list(ctx, param, value):
 @click.option("--split", default="test", show_default=True)
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Run folder [default: runs/<method>].")
-@click.option(
-    "--metrics", default="clip,motion", show_default=True, callback=_comma_list, help="Comma-separated: clip, motion."
-)
-@click.option(
-    "--tracker",
-    type=click.Choice(["klt", "cotracker"]),
-    default="klt",
-    show_default=True,
-    help="Point tracker; klt is a weight-free approximation, never comparable with cotracker.",
-)
-@click.option(
-    "--motion-variant",
-    "motion_variants",
-    default="chamfer,dmt",
-    show_default=True,
-    callback=_comma_list,
-    help="Comma-separated motion-fidelity variants (all from the same tracks).",
-)
-@click.option("--grid-size", default=55, show_default=True, type=click.IntRange(min=1), help="Query grid per side.")
-@click.option(
-    "--eval-size",
-    default="256x256",
-    show_default=True,
-    callback=_eval_size,
-    help="HEIGHTxWIDTH both videos are resized to before tracking.",
-)
-@click.option("--cotracker-model", default=None, help="CoTracker hub entry [default: cotracker3_offline].")
-@click.option("--cotracker-repo", default=None, help="CoTracker repo or local clone.")
-@click.option(
-    "--cotracker-checkpoint", default=None, type=click.Path(dir_okay=False), help="CoTracker state-dict file."
-)
-@click.option("--clip-model", default="ViT-L-14", show_default=True, help="open_clip model (or hf-hub:/local-dir:).")
-@click.option("--clip-pretrained", default="openai", show_default=True, help="open_clip tag or weights file.")
+@protocol_options
+@tracking_options
+@clip_options
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N clips (dataset order).")
-@click.option("--clips", multiple=True, callback=_comma_list, help="Only these clip ids (comma-separated; repeatable).")
+@click.option("--clips", multiple=True, callback=comma_list, help="Only these clip ids (comma-separated; repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (each clip adds crc32 of its id).")
 @click.option("--device", default=None, help="torch device [default: this process's accelerate device].")
 @click.option(
@@ -450,14 +338,18 @@ def _comma_list(ctx, param, value):
     help="The method's dtype option, when it has one [default: the method's own].",
 )
 @click.option(
-    "--clip-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True
+    "--body-model",
+    default="mannequin",
+    show_default=True,
+    envvar="AMG_BENCH_BODY_MODEL",
+    help="Body model of the dataset's motion, for the person masks (env AMG_BENCH_BODY_MODEL).",
 )
 @click.option(
     "--cache-dir",
     default=None,
     envvar="AMG_BENCH_CACHE",
     type=click.Path(file_okay=False),
-    help="Reference-track / caption cache [default: $AMG_BENCH_CACHE or ~/.cache/amg_bench].",
+    help="Content cache [default: $AMG_BENCH_CACHE, else $XDG_CACHE_HOME/amg_bench or ~/.cache/amg_bench].",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def evaluate_command(
@@ -468,24 +360,15 @@ def evaluate_command(
     split,
     revision,
     out,
-    metrics,
-    tracker,
-    motion_variants,
-    grid_size,
-    eval_size,
-    cotracker_model,
-    cotracker_repo,
-    cotracker_checkpoint,
-    clip_model,
-    clip_pretrained,
     limit,
     clips,
     seed,
     device,
     dtype,
-    clip_dtype,
+    body_model,
     cache_dir,
     no_progress,
+    **values,
 ) -> None:
     """Generate the split with a method, score every clip, write results.json (resumable, shardable).
 
@@ -493,66 +376,33 @@ def evaluate_command(
     in several processes: `accelerate launch $(which amg-bench) evaluate ...` or
     `torchrun --nproc_per_node N $(which amg-bench) evaluate ...`.
     """
-    import re
-
+    from .evaluation.protocols import protocol_scoring
     from .evaluation.runner import EvaluationConfig, evaluate
-    from .evaluation.scoring import ScoringSettings
     from .methods.config import parse_method_args
 
-    if eval_size is None:
-        raise click.BadParameter("evaluate tracks both videos at one size; give HEIGHTxWIDTH", param_hint="--eval-size")
-    tracker_options = {
-        k: v
-        for k, v in (("model", cotracker_model), ("repo", cotracker_repo), ("checkpoint", cotracker_checkpoint))
-        if v is not None
-    }
-    if tracker_options and tracker != "cotracker":
-        raise click.UsageError("--cotracker-* options need --tracker cotracker")
-    summary = evaluate(
-        EvaluationConfig(
-            method=method,
-            dataset=dataset,
-            split=split,
-            revision=revision,
-            out=out or f"runs/{re.sub(r'[^A-Za-z0-9._-]+', '_', method).strip('_')}",
-            method_config=method_config,
-            method_options=parse_method_args(method_args),
-            scoring=ScoringSettings(
-                metrics=metrics,
-                tracker=tracker,
-                tracker_options=tracker_options,
-                motion_variants=motion_variants,
-                grid_size=grid_size,
-                eval_size=eval_size,
-                clip_model=clip_model,
-                clip_pretrained=clip_pretrained,
-                clip_dtype=clip_dtype,
-            ),
-            limit=limit,
-            clips=list(clips) or None,
-            seed=seed,
-            device=device,
-            dtype=dtype,
-            cache_dir=cache_dir,
-            progress=not no_progress,
-        )
-    )
+    config = EvaluationConfig(
+        method=method, dataset=dataset, split=split, revision=revision, out=out, protocol=values["protocol"],
+        scoring=protocol_scoring(values["protocol"], **scoring_overrides(values)), method_config=method_config,
+        method_options=parse_method_args(method_args), limit=limit, clips=list(clips or ()) or None, seed=seed,
+        device=device, dtype=dtype, body_model=body_model, cache_dir=cache_dir, progress=not no_progress,
+    )  # fmt: skip
+    summary = evaluate(config)
     if not summary.main_process:  # the main process prints the summary
         if summary.failures:
             sys.exit(1)
         return
     results = summary.results
     click.echo(
-        f"results: {summary.out / 'results.json'} ({results['num_clips']} clips; "
-        f"{summary.already_finished} already finished, {summary.processed} processed now)"
+        f"results: {summary.out / 'results.json'} (protocol {results.protocol.name}, {results.num_clips} "
+        f"clips; {summary.already_finished} already finished, {summary.processed} processed now)"
     )
-    for key, value in results["metrics"].items():
-        low, high = value["ci95"]
-        click.echo(f"  {key}: {value['mean']:.2f} [95% CI {low:.2f}, {high:.2f}] (n={value['n']})")
+    for key, value in results.metrics.items():
+        interval = "no interval: 1 source" if value.ci95 is None else f"95% CI {value.ci95[0]:.2f}, {value.ci95[1]:.2f}"
+        click.echo(f"  {key}: {value.mean:.2f} [{interval}] (n={value.n}, {value.n_sources} sources)")
     if summary.failures:
         click.echo(f"{len(summary.failures)} clip(s) failed:", err=True)
         for failure in summary.failures:
-            click.echo(f"  {failure['clip_id']}: {failure['reason']}", err=True)
+            click.echo(f"  {failure.clip_id}: {failure.reason}", err=True)
         sys.exit(1)
 
 
@@ -565,9 +415,11 @@ def evaluate_command(
 )
 @click.option("--runs", default="runs/demo", show_default=True, help="Folder of the evaluation runs.")
 @click.option("--out", default="leaderboard/demo", show_default=True, help="Leaderboard folder.")
-@click.option("--grid-size", type=int, default=55, show_default=True, help="Tracking grid per side.")
+@click.option(
+    "--grid-size", type=click.IntRange(min=1, max=512), default=55, show_default=True, help="Tracking grid per side."
+)
 def demo(dataset, runs, out, grid_size):
-    """Build the demo dataset, evaluate ground-truth and avatar with KLT (+CLIP if available), write the leaderboard."""
+    """Build the demo dataset, evaluate the reference and calibration methods offline, write the leaderboard."""
     from .demo import run_demo
 
     report = run_demo(dataset, runs, out, grid_size=grid_size, say=click.echo)

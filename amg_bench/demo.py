@@ -1,9 +1,10 @@
 """``amg-bench demo``: the whole benchmark on the built-in demo data, offline.
 
 Builds the demo dataset if it is absent, evaluates the reference methods ``ground-truth`` and
-``avatar`` on its test split with the weight-free ``klt`` tracker, adds CLIP scores when the CLIP
-weights are already on this machine, and writes the leaderboard. Every step is the library call
-a user would make; re-running resumes (finished clips are not recomputed).
+``avatar`` and the calibration methods ``frozen`` and ``shuffled`` on its test split under the
+``offline`` protocol (the weight-free KLT tracker), adds CLIP scores when the CLIP weights are
+already on this machine, and writes the leaderboard. Every step is the library call a user would
+make; re-running resumes (finished clips are not recomputed).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEMO_METHODS = ("ground-truth", "avatar")
+DEMO_METHODS = ("ground-truth", "avatar", "frozen", "shuffled")
+DEMO_PROTOCOL = "offline"
 
 
 @dataclass
@@ -37,10 +39,10 @@ def run_demo(
 ) -> DemoReport:
     """Build (if needed), evaluate the reference methods, and write the leaderboard."""
     from .data.demo import build_demo_dataset
+    from .evaluation.protocols import protocol_scoring
     from .evaluation.runner import EvaluationConfig, evaluate
-    from .evaluation.scoring import ScoringSettings
     from .leaderboard import build_leaderboard
-    from .metrics.clip_score import clip_weights_available
+    from .metrics.clip_score import clip_download_hint, clip_weights_available
 
     dataset, runs, leaderboard = Path(dataset), Path(runs), Path(leaderboard)
     built = not dataset.exists()
@@ -58,13 +60,12 @@ def run_demo(
     else:
         skipped = (
             f"CLIP score skipped: {clip_model}/{clip_pretrained} weights are not on this machine "
-            f"(download them once with network access, e.g. "
-            f"`python -c \"import open_clip; open_clip.create_model_and_transforms('{clip_model}', "
-            f"pretrained='{clip_pretrained}')\"`, then run `make demo` again)"
+            f"(download them once with network access: {clip_download_hint(clip_model, clip_pretrained)}; "
+            "then run `make demo` again)"
         )
         say(skipped)
-    scoring = ScoringSettings(
-        metrics=metrics, tracker="klt", grid_size=grid_size, clip_model=clip_model, clip_pretrained=clip_pretrained
+    scoring = protocol_scoring(
+        DEMO_PROTOCOL, metrics=metrics, grid_size=grid_size, clip_model=clip_model, clip_pretrained=clip_pretrained
     )
     results, failures = {}, {}
     for method in DEMO_METHODS:
@@ -72,7 +73,13 @@ def run_demo(
         say(f"evaluating {method} -> {out}")
         summary = evaluate(
             EvaluationConfig(
-                method=method, dataset=str(dataset), out=out, split="test", scoring=scoring, progress=progress
+                method=method,
+                dataset=str(dataset),
+                out=out,
+                split="test",
+                protocol=DEMO_PROTOCOL,
+                scoring=scoring,
+                progress=progress,
             )
         )
         results[method] = out

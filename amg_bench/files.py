@@ -1,7 +1,9 @@
-"""Atomic file writes: write to a temporary sibling, then rename.
+"""Atomic file writes (write to a temporary sibling, then rename) and exclusive output locks.
 
 A crash at any moment leaves either the old file, or no file, never a half-written one that
 looks complete. ``os.replace`` is atomic on POSIX when source and target share a directory.
+Two processes writing one output folder would compute everything twice and replace each other's
+files, so a command that writes a folder holds :func:`output_lock` on it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from pathlib import Path
 from typing import Any
 
 
-def _default_file_mode() -> int:
-    """0o666 less the process umask: what ``open()`` would give (``mkstemp`` gives 0o600)."""
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _default_file_mode() -> int:
+    """0o666 less the process umask: what ``open()`` would give (``mkstemp`` gives 0o600)."""
+    return 0o666 & ~_umask()
 
 
 _FILE_MODE = _default_file_mode()
@@ -78,6 +84,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
         raise OutputExistsError(f"output {path} already exists; pass --overwrite to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the result is an ordinary folder
     try:
         yield tmp
         if path.exists():
@@ -100,3 +107,40 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def output_lock(folder: str | os.PathLike, name: str = ".amg_bench.lock") -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if needed) for the block.
+
+    The lock is an ``fcntl`` lock on ``folder/name``, released when the process ends however it
+    ends; the file keeps the holder's pid and command for the message another process gets.
+
+    Raises:
+        OutputExistsError: another process holds the lock, naming it.
+    """
+    import fcntl
+    import sys
+
+    from .errors import OutputExistsError
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    handle = open(path, "a+")  # noqa: SIM115 (held for the whole block)
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise OutputExistsError(
+                f"{folder} is being written by {holder}; wait for it, or use another output"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({' '.join(sys.argv[:3])})")
+        handle.flush()
+        yield path
+    finally:
+        handle.close()

@@ -1,8 +1,10 @@
 """The one place that reads and writes video.
 
-Everything else in the package passes uint8 arrays shaped ``(T, H, W, 3)`` (RGB). Decoding and
-H.264 encoding go through PyAV (FFmpeg); resizing through OpenCV. Both are imported inside the
-functions so importing this module (and running ``amg-bench --help``) stays fast.
+Everything else in the package passes uint8 arrays shaped ``(T, H, W, 3)`` (RGB). Decoding goes
+through torchcodec (the decoder ``datasets.Video`` uses; it decodes the same frames as PyAV, and
+faster), H.264 encoding through PyAV (FFmpeg's libx264, streamed frame by frame), resizing
+through OpenCV. All three are imported inside the functions so importing this module (and
+running ``amg-bench --help``) stays fast.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .files import atomic_path
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Stream facts read from a container without decoding every frame."""
+    """Stream facts read from a container without decoding a frame."""
 
     fps: float
     num_frames: int
@@ -31,52 +33,50 @@ class VideoInfo:
     width: int
 
 
-def _open(source: str | os.PathLike | bytes, what: str):
-    import av
+def _describe(source) -> str:
+    return "<bytes>" if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
 
-    if isinstance(source, (bytes, bytearray)):
-        handle: Any = io.BytesIO(source)
+
+def _decoder(source: str | os.PathLike | bytes, exact: bool = True):
+    """A torchcodec ``VideoDecoder`` (frames ``(H, W, 3)``); ``exact`` scans the file for the true frame count.
+
+    Raises:
+        VideoError: missing file, a folder, or bytes / a file FFmpeg cannot open as a video.
+    """
+    from torchcodec.decoders import VideoDecoder
+
+    what = _describe(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        handle: Any = bytes(source)
+        if not handle:
+            raise VideoError("video <bytes> is empty")
     else:
         path = Path(source)
+        if path.is_dir():
+            raise VideoError(f"video {path} is a folder, not a video file")
         if not path.is_file():
             raise VideoError(f"video {path} does not exist")
         handle = str(path)
     try:
-        container = av.open(handle, mode="r")
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise VideoError(f"cannot open video {what}: {exc}") from exc
-    if not container.streams.video:
-        container.close()
-        raise VideoError(f"video {what} has no video stream")
-    return container
-
-
-def _describe(source) -> str:
-    return "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+        return VideoDecoder(handle, seek_mode="exact" if exact else "approximate", dimension_order="NHWC")
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise VideoError(f"cannot open video {what}: {str(exc).splitlines()[-1]}") from exc
 
 
 def probe(source: str | os.PathLike | bytes) -> VideoInfo:
     """Return fps, frame count and size of a video file or mp4 byte string.
 
-    The frame count comes from the container when it records one, otherwise by demuxing
-    (no decoding).
+    The frame count is that of the frames the stream holds (its packets are scanned, nothing is
+    decoded), not what the container header claims.
 
     Raises:
-        VideoError: the file is missing, unreadable or has no video stream.
+        VideoError: the file is missing, unreadable, has no video stream or no frame rate.
     """
-    what = _describe(source)
-    container = _open(source, what)
-    try:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        if not rate:
-            raise VideoError(f"video {what} does not declare a frame rate")
-        n = stream.frames
-        if not n:
-            n = sum(1 for packet in container.demux(stream) if packet.size)
-        return VideoInfo(float(rate), int(n), stream.codec_context.height, stream.codec_context.width)
-    finally:
-        container.close()
+    metadata = _decoder(source).metadata
+    fps = metadata.average_fps
+    if not fps or not np.isfinite(fps) or fps <= 0:
+        raise VideoError(f"video {_describe(source)} does not declare a frame rate")
+    return VideoInfo(float(fps), int(metadata.num_frames or 0), int(metadata.height), int(metadata.width))
 
 
 def iter_frames(source: str | os.PathLike | bytes) -> Iterator[np.ndarray]:
@@ -85,17 +85,19 @@ def iter_frames(source: str | os.PathLike | bytes) -> Iterator[np.ndarray]:
     Raises:
         VideoError: missing, unreadable or corrupt video (including a stream that breaks mid-way).
     """
-    import av
-
-    what = _describe(source)
-    container = _open(source, what)
-    try:
-        for frame in container.decode(video=0):
-            yield frame.to_ndarray(format="rgb24")
-    except av.error.FFmpegError as exc:
-        raise VideoError(f"corrupt video {what}: {exc}") from exc
-    finally:
-        container.close()
+    decoder = _decoder(source, exact=False)
+    index = 0
+    while True:
+        try:
+            frame = decoder[index]
+        except IndexError:
+            return
+        except RuntimeError as exc:
+            raise VideoError(
+                f"corrupt video {_describe(source)} at frame {index}: {str(exc).splitlines()[-1]}"
+            ) from exc
+        yield frame.numpy()
+        index += 1
 
 
 def read_video(source: str | os.PathLike | bytes) -> np.ndarray:
@@ -104,10 +106,15 @@ def read_video(source: str | os.PathLike | bytes) -> np.ndarray:
     Raises:
         VideoError: missing, unreadable, corrupt or empty video.
     """
-    frames = list(iter_frames(source))
-    if not frames:
+    decoder = _decoder(source)
+    count = int(decoder.metadata.num_frames or 0)
+    if count == 0:
         raise VideoError(f"video {_describe(source)} has no decodable frame")
-    return np.stack(frames)
+    try:
+        frames = decoder.get_frames_in_range(0, count).data
+    except RuntimeError as exc:
+        raise VideoError(f"corrupt video {_describe(source)}: {str(exc).splitlines()[-1]}") from exc
+    return np.ascontiguousarray(frames.numpy())
 
 
 def check_frames(frames: Any, name: str = "frames") -> np.ndarray:
@@ -190,26 +197,6 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray] | np.ndarr
         encoder.write(first)
         for frame in iterator:
             encoder.write(frame)
-
-
-def to_frames(value: Any) -> np.ndarray:
-    """Turn a dataset video cell into ``(T, H, W, 3)`` uint8 frames.
-
-    Accepts what ``datasets`` gives for a ``Video`` column: a dict with ``bytes``/``path``
-    (``decode=False``), a torchcodec ``VideoDecoder`` (``decode=True``), or an array already.
-    """
-    if isinstance(value, np.ndarray):
-        return check_frames(value)
-    if isinstance(value, dict):
-        if value.get("bytes"):
-            return read_video(value["bytes"])
-        if value.get("path"):
-            return read_video(value["path"])
-        raise VideoError("video cell has neither bytes nor path")
-    if hasattr(value, "get_frames_in_range") and hasattr(value, "metadata"):
-        batch = value.get_frames_in_range(0, value.metadata.num_frames)
-        return np.ascontiguousarray(batch.data.permute(0, 2, 3, 1).cpu().numpy())
-    raise VideoError(f"cannot read a video from a {type(value).__name__}")
 
 
 def resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -78,14 +78,14 @@ def write_tiny_dataset(
                 "body_model": "mannequin",
                 "smpl": [
                     {
-                        "global_orient": [[0.0, 0.0, 0.0]] * num_frames,
+                        "global_orient": [[np.pi, 0.0, 0.0]] * num_frames,  # upright in OpenCV axes (y down)
                         "body_pose": [[0.0] * 69] * num_frames,
                         "betas": [0.0] * 10,
-                        "transl": [[0.0, 0.0, 2.0]] * num_frames,
+                        "transl": [[0.0, 0.0, 2.5]] * num_frames,
                     }
                 ],
-                "camera": {
-                    "intrinsics": np.eye(3).tolist(),
+                "camera": {  # the person about 0.7 of the frame tall, in its centre
+                    "intrinsics": [[size, 0.0, size / 2 - 0.5], [0.0, size, size / 2 - 0.5], [0.0, 0.0, 1.0]],
                     "extrinsics": [eye] * num_frames,
                     "height": size,
                     "width": size,
@@ -171,15 +171,30 @@ class BadOutput(Method):
 
 
 class KillAt(Method):
-    """The real clip; when ``$AMG_TEST_KILL_AT`` names the clip, the process SIGKILLs itself first."""
+    """The real clip, published as the dataset stores it; when ``$AMG_TEST_KILL_AT`` names the clip,
+    the process SIGKILLs itself first."""
 
     name = "kill-at"
     requires = frozenset({"video"})
 
-    def generate(self, request):
+    def published(self, request):
         import os
         import signal
 
         if os.environ.get("AMG_TEST_KILL_AT") == request.clip_id:
             os.kill(os.getpid(), signal.SIGKILL)
+        return request.encoded["video"]
+
+    def generate(self, request):
         return request.video
+
+
+def cell_frames(cell) -> np.ndarray:
+    """uint8 ``(T, H, W, 3)`` of a dataset video cell: datasets' decoder (``decode=True``) or embedded bytes."""
+    from amg_bench.data.hub import video_cell_bytes
+    from amg_bench.video import read_video
+
+    if hasattr(cell, "get_frames_in_range"):
+        batch = cell.get_frames_in_range(0, cell.metadata.num_frames).data
+        return np.ascontiguousarray(batch.permute(0, 2, 3, 1).numpy())
+    return read_video(video_cell_bytes(cell, "test cell"))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from datasets_for_tests import cell_frames as to_frames
 from scenes_for_tests import two_people_scene
 
 from amg_bench.cli import main
@@ -16,7 +17,7 @@ from amg_bench.data.demo import write_demo_sources
 from amg_bench.data.hub import load_benchmark, upload_plan
 from amg_bench.data.motion import load_motion, save_motion
 from amg_bench.errors import BuildError, OutputExistsError
-from amg_bench.video import probe, read_video, to_frames, write_video
+from amg_bench.video import probe, read_video, write_video
 
 SCENE = two_people_scene("tiny")
 LOST_FRAME = 40  # person1 loses tracking here in the "lost" variant

@@ -1,7 +1,9 @@
 """The leaderboard page in a real headless browser (Debian chromium + chromedriver).
 
-Checks that the tables render with the right values, that clicking a header sorts rows
-(numerically, missing values last) and that every gallery video decodes. Nothing is
+Checks that the tables render with the right values (references and calibrations labelled and
+unranked, the protocol as a table of settings, the small-n flag, a failed clip in its gallery
+cell), that clicking a header sorts rows (numerically, missing values last) and that every
+gallery video decodes. Nothing is
 installed or downloaded here: `make test` set-up installs chromium and chromedriver.
 """
 
@@ -14,9 +16,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_leaderboard import AMG, CLIPS, DMT, GT, results_dict, write_run
+from test_leaderboard import AMG, CLIPS, DMT, FROZEN, GT, make_results, write_run
 
 from amg_bench.leaderboard import build_leaderboard
+from amg_bench.results import Failure
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -30,11 +33,17 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("runs")
+    failed = (Failure(CLIPS[1], "generate: RuntimeError: out of memory"),)
     paths = [
-        write_run(root, "amg", results_dict("amg", AMG), shade=200),
-        write_run(root, "dmt", results_dict("dmt", DMT), shade=120),
-        write_run(root, "ground-truth", results_dict("ground-truth", GT), shade=40),
-        write_run(root, "avatar", results_dict("avatar", {"clip_score": (20.0, 19.0, 21.0)}), shade=250),
+        write_run(root, "amg", make_results("amg", AMG), shade=200),
+        write_run(root, "dmt", make_results("dmt", DMT, failures=failed), shade=120),
+        write_run(
+            root, "ground-truth", make_results("ground-truth", GT, role="reference", requires=("video",)), shade=40
+        ),
+        write_run(
+            root, "avatar", make_results("avatar", {"clip_score": (20.0, 19.0, 21.0)}, role="reference"), shade=250
+        ),
+        write_run(root, "frozen", make_results("frozen", FROZEN, role="calibration"), shade=15),
     ]
     return build_leaderboard(paths, tmp_path_factory.mktemp("site") / "board", max_clips=2)
 
@@ -103,10 +112,25 @@ def _click_header(driver, table_css: str, title: str) -> None:
 
 def test_table_renders_with_the_measured_values(page):
     measured = "table.measured[data-group='P1']"
-    assert _column(page, measured, 1) == ["ground-truth", "amg", "dmt", "avatar"]
-    assert _column(page, measured, 2)[1] == "33.10 ± 1.10 (#2)"
-    assert _column(page, measured, 4)[2] == "56.25 ± 3.25 (#3)"
-    assert _column(page, measured, 5) == ["3"] * 4
+    assert _column(page, measured, 1) == ["amg", "dmt", "ground-truth", "avatar", "frozen"]
+    assert _column(page, measured, 0) == ["1", "2", "—", "—", "—"]  # only methods are ranked
+    assert _column(page, measured, 2)[0] == "33.10 ± 1.10 (#1)"
+    assert _column(page, measured, 4)[1] == "56.25 ± 3.25 (#2)"
+    assert _column(page, measured, 4)[2] == "99.90 ± 0.08"  # a reference row: no rank
+    assert _column(page, measured, 5) == ["3 (n < 20)"] * 5
+    notes = _column(page, measured, 7)
+    assert "reference" in notes[2] and "reads the real clip" in notes[2] and notes[4].startswith("calibration")
+    assert "1 failed clip(s)" in notes[1]
+    settings = dict(
+        zip(_column(page, "table.settings[data-group='P1']", 0), _column(page, "table.settings[data-group='P1']", 1))
+    )
+    assert settings["protocol"].startswith("full: every test clip")
+    assert settings["lost points"] == "dropped from both videos when lost in the reference"
+    assert settings["interval"].startswith("95% cluster-robust t-interval")
+    classes = page.execute_script(
+        'return Array.from(document.querySelectorAll("table.measured tbody tr")).map(r => r.className)'
+    )
+    assert classes == ["role-method", "role-method", "role-reference", "role-reference", "role-calibration"]
     assert _column(page, "table.reported", 0) == ["Ground Truth", "DMT", "MagicAnimate", "AMG"]
     assert _column(page, "table.reported", 2) == ["99.88", "56.31", "26.53", "69.88"]
     assert page.execute_script("return document.querySelector('img.chart').naturalWidth") > 600
@@ -115,17 +139,15 @@ def test_table_renders_with_the_measured_values(page):
 def test_clicking_a_header_sorts_numerically_with_missing_values_last(page):
     measured = "table.measured[data-group='P1']"
     _click_header(page, measured, "CLIP score")
-    assert _column(page, measured, 1) == ["avatar", "dmt", "amg", "ground-truth"]
+    assert _column(page, measured, 1) == ["avatar", "dmt", "amg", "ground-truth", "frozen"]
     _click_header(page, measured, "CLIP score")
-    assert _column(page, measured, 1) == ["ground-truth", "amg", "dmt", "avatar"]
+    assert _column(page, measured, 1) == ["ground-truth", "amg", "dmt", "avatar", "frozen"]
     _click_header(page, measured, "Motion fidelity (DMT)")
-    assert _column(page, measured, 1) == ["dmt", "amg", "ground-truth", "avatar"]
-    _click_header(page, measured, "Motion fidelity (DMT)")
-    assert _column(page, measured, 1) == ["ground-truth", "amg", "dmt", "avatar"]
-    _click_header(page, measured, "Motion fidelity (chamfer)")  # 58 < 71 < 100: numeric, not text
-    assert _column(page, measured, 1) == ["dmt", "amg", "ground-truth", "avatar"]
+    assert _column(page, measured, 1) == ["frozen", "dmt", "amg", "ground-truth", "avatar"]
+    _click_header(page, measured, "Motion fidelity (chamfer)")  # 0 < 58 < 71 < 100: numeric, not text
+    assert _column(page, measured, 1) == ["frozen", "dmt", "amg", "ground-truth", "avatar"]
     _click_header(page, measured, "Method")
-    assert _column(page, measured, 1) == ["amg", "avatar", "dmt", "ground-truth"]
+    assert _column(page, measured, 1) == ["amg", "avatar", "dmt", "frozen", "ground-truth"]
     _click_header(page, "table.reported", "Motion fidelity (DMT)")
     assert _column(page, "table.reported", 0) == ["MagicAnimate", "DMT", "AMG", "Ground Truth"]
 
@@ -146,9 +168,13 @@ def test_every_gallery_video_loads_and_plays(page):
         return d.execute_script(state)
 
     videos = settled(page, lambda v: v["ready"] >= 2 and v["width"] > 0)
-    assert len(videos) == 2 * 4, videos  # 2 clips x (real, avatar, amg, dmt)
-    columns = ("real", "avatar", "amg", "dmt")
-    assert {v["src"] for v in videos} == {f"videos/{c}/{clip}.mp4" for c in columns for clip in CLIPS[:2]}
+    # 2 clips x (real, avatar, amg, dmt, frozen), less dmt's failed clip, whose cell says why
+    expected = {
+        f"videos/{c}/{clip}.mp4" for c in ("real", "avatar", "m00-amg", "m01-dmt", "m04-frozen") for clip in CLIPS[:2]
+    } - {f"videos/m01-dmt/{CLIPS[1]}.mp4"}
+    assert {v["src"] for v in videos} == expected, videos
+    notes = page.execute_script("return Array.from(document.querySelectorAll('div.no-video')).map(d => d.textContent)")
+    assert notes == ["failed: generate: RuntimeError: out of memory"]
     assert all(v["ready"] >= 2 and v["width"] == 64 and v["error"] is None for v in videos), videos
     # chromium pauses muted autoplay videos while they are off screen; in view they play
     page.execute_script("document.querySelector('table.gallery').scrollIntoView();")

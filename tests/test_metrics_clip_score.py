@@ -92,23 +92,49 @@ def test_truncation_is_recorded(tiny_weights):
     assert scorer.score(frames(2), long_caption).truncated is True
 
 
-def test_text_embeddings_are_cached_per_caption(tiny_weights, monkeypatch):
+def test_text_embeddings_are_cached_on_disk_per_caption(tiny_weights, tmp_path, monkeypatch):
+    from amg_bench.evaluation.scoring import CachingTextEncoder
+
     scorer = CLIPScorer(TINY, pretrained=str(tiny_weights))
     calls = []
     encode = scorer._model.encode_text
     monkeypatch.setattr(scorer._model, "encode_text", lambda tokens: calls.append(1) or encode(tokens))
-    first, _ = scorer.text_embedding("a red car")
-    second, _ = scorer.text_embedding("a red car")
-    scorer.text_embedding("a blue car")
-    assert first is second and len(calls) == 2
+    cached = CachingTextEncoder(scorer, tmp_path)
+    first, truncated = cached("a red car")
+    second, _ = CachingTextEncoder(scorer, tmp_path)("a red car")  # another run: read from disk
+    cached("a blue car")
+    assert len(calls) == 2 and truncated is False
+    torch.testing.assert_close(first, second)
+    torch.testing.assert_close(first, scorer.text_embedding("a red car")[0])
     assert first.shape == (16,) and first.dtype == torch.float32
+    # a precomputed embedding is what the score uses
+    video = frames(2)
+    direct = scorer.score(video, "a red car")
+    assert scorer.score(video, "ignored", text=(first, False)).per_frame == pytest.approx(direct.per_frame, abs=1e-5)
+
+
+def test_openai_weights_are_built_with_quick_gelu():
+    from amg_bench.metrics.clip_score import built_activation
+
+    def wants(model, pretrained, activation="auto"):
+        scorer = CLIPScorer.__new__(CLIPScorer)
+        scorer.model_name, scorer.pretrained, scorer.activation_option = model, pretrained, activation
+        return scorer._wants_quick_gelu()
+
+    assert wants("ViT-L-14", "openai") is True  # the tag says quick_gelu
+    assert wants("ViT-L-14", "laion2b_s32b_b82k") is False
+    assert wants("ViT-L-14", "/weights/ViT-L-14.pt") is True  # a file for an architecture OpenAI released
+    assert wants("ViT-L-14", "/weights/mine.safetensors", activation="gelu") is False
+    assert wants(TINY, "/weights/tiny.safetensors") is False  # no OpenAI release of this architecture
+    quick = open_clip.create_model(TINY, force_quick_gelu=True)
+    assert built_activation(quick) == "quick_gelu" and built_activation(open_clip.create_model(TINY)) == "gelu"
 
 
 def test_config_and_bad_inputs(tiny_weights):
     scorer = CLIPScorer(TINY, pretrained=str(tiny_weights))
     config = scorer.config()
     assert config["model"] == TINY and config["context_length"] == 16
-    assert config["preprocessing"]["size"] == [32, 32] and config["quick_gelu"] is False
+    assert config["preprocessing"]["size"] == [32, 32] and config["activation"] == "gelu"
     with pytest.raises(MetricError, match="caption must be a non-empty string"):
         scorer.score(frames(1), "  ")
     with pytest.raises(VideoError, match="must be uint8"):

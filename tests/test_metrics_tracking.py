@@ -42,8 +42,10 @@ def textured_translation(dx, dy, frames=8, height=96, width=128, seed=0):
 def test_klt_recovers_a_known_translation_within_half_a_pixel():
     dx, dy, frames = 1.7, -1.2, 8
     video = textured_translation(dx, dy, frames)
-    tracks = get_tracker("klt").track(video, grid_size=55)
+    result = get_tracker("klt").track(video, grid_size=55)
+    tracks = result.positions
     assert tracks.shape == (frames, 55 * 55, 2) and tracks.dtype == np.float32
+    assert result.tracked.shape == (frames, 55 * 55) and result.tracked.dtype == bool
     np.testing.assert_array_equal(tracks[0], grid_points(96, 128, 55))
     expected = tracks[0] + np.arange(frames)[:, None, None] * np.array([dx, dy], dtype=np.float32)
     # points whose whole path stays 12 px inside the frame (the others leave it)
@@ -51,17 +53,42 @@ def test_klt_recovers_a_known_translation_within_half_a_pixel():
     inside = (low.min(axis=1) >= 12) & (high[:, 0] <= 128 - 13) & (high[:, 1] <= 96 - 13)
     assert inside.sum() > 1000
     assert np.abs(tracks[:, inside] - expected[:, inside]).max() < 0.5
+    assert not result.lost[inside].any()  # points that stay in view are never lost
+    leaving = (expected[-1, :, 0] > 127 + 1) | (expected[-1, :, 1] < -1)  # out of the frame on the right / top
+    assert leaving.sum() > 300 and result.lost[leaving].all()
+
+
+def test_klt_reports_a_point_lost_from_the_frame_it_leaves_the_image_and_holds_it():
+    video = textured_translation(3.0, 0.0, frames=6)  # 3 px/frame to the right: the right columns leave
+    result = get_tracker("klt").track(video, grid_size=6)
+    x0 = result.positions[0, :, 0]
+    for point in np.flatnonzero(result.lost):
+        first = int(np.argmin(result.tracked[:, point]))  # the first frame it is not tracked
+        assert not result.tracked[first:, point].any() and result.tracked[:first, point].all()
+        assert x0[point] + 3.0 * first > 127 - 1  # lost where it would be out of the frame
+        held = np.broadcast_to(result.positions[first - 1, point], (6 - first, 2))
+        np.testing.assert_array_equal(result.positions[first:, point], held)
+    assert result.lost[x0 > 115].all() and not result.lost[x0 < 100].any()
+
+
+def test_klt_sees_no_motion_between_identical_frames():
+    video = textured_translation(1.0, 0.5, frames=6)
+    video[3] = video[2]  # a held frame: bit-identical to the one before
+    result = get_tracker("klt").track(video, grid_size=8)
+    steps = np.diff(result.positions, axis=0)
+    assert (steps[2] == 0).all()  # exactly zero, not the solver's round-off
+    assert np.abs(steps[3]).max() > 0.5
 
 
 def test_klt_query_frame_and_flat_video():
     video = textured_translation(1.0, 0.0, frames=5)
-    tracks = get_tracker("klt").track(video, grid_size=5, query_frame=2)
+    tracks = get_tracker("klt").track(video, grid_size=5, query_frame=2).positions
     np.testing.assert_array_equal(tracks[:3], np.broadcast_to(grid_points(96, 128, 5), (3, 25, 2)))
     np.testing.assert_allclose(tracks[4, 12] - tracks[2, 12], [2.0, 0.0], atol=0.2)
     flat = np.full((4, 32, 32, 3), 90, dtype=np.uint8)
     flat_tracks = get_tracker("klt").track(flat, grid_size=4)
-    assert np.isfinite(flat_tracks).all()
-    np.testing.assert_allclose(flat_tracks, np.broadcast_to(flat_tracks[0], flat_tracks.shape), atol=1e-3)
+    assert np.isfinite(flat_tracks.positions).all()
+    np.testing.assert_array_equal(flat_tracks.positions, np.broadcast_to(flat_tracks.positions[0], (4, 16, 2)))
 
 
 def test_tracker_errors():
@@ -116,7 +143,9 @@ HUBCONF = textwrap.dedent(
             tracks = grid[None] + steps[:, None, None] * self.model.velocity
             if self.rescale:
                 tracks = tracks * torch.tensor([(W - 1) / (MODEL_W - 1), (H - 1) / (MODEL_H - 1)])
-            return tracks[None].repeat(B, 1, 1, 1), torch.ones(B, T, grid_size ** 2, dtype=torch.bool)
+            visible = torch.ones(B, T, grid_size ** 2, dtype=torch.bool)
+            visible[:, T // 2 :, 0] = False  # the first point is occluded in the second half
+            return tracks[None].repeat(B, 1, 1, 1), visible
 
 
     def cotracker3_offline(*, pretrained=True, **kwargs):
@@ -157,7 +186,8 @@ def test_cotracker_local_hub_with_checkpoint(hub):
     repo, checkpoint = hub
     tracker = CoTrackerTracker(repo=repo, checkpoint=checkpoint)
     video = ramp_video()
-    tracks = tracker.track(video, grid_size=4)
+    result = tracker.track(video, grid_size=4)
+    tracks = result.positions
     call = tracker._predictor.calls[-1]
     assert call == dict(
         shape=(1, 5, 3, 48, 64),
@@ -171,6 +201,8 @@ def test_cotracker_local_hub_with_checkpoint(hub):
     np.testing.assert_allclose(tracks[0], grid_points(48, 64, 4), atol=1e-4)
     per_frame = np.array(VELOCITY) * [63 / 511, 47 / 383]  # the checkpoint's motion, in video pixels
     np.testing.assert_allclose(tracks[3] - tracks[0], np.broadcast_to(3 * per_frame, (16, 2)), atol=1e-4)
+    assert result.tracked[:2].all() and not result.tracked[2:, 0].any() and result.tracked[:, 1:].all()
+    assert result.lost.tolist() == [True] + [False] * 15  # its visibility is what "tracked" means
     config = tracker.config()
     assert config["source"] == "local" and config["checkpoint"] == str(checkpoint)
     assert config["model"] == "cotracker3_offline" and config["approximation"] is False
@@ -183,9 +215,9 @@ def test_cotracker_from_environment_and_query_frame(hub, monkeypatch):
     monkeypatch.setenv(ENV_CHECKPOINT, str(checkpoint))
     fidelity = MotionFidelity("cotracker", grid_size=3, eval_size=(40, 56))
     assert fidelity.config()["tracker"]["repo"] == str(repo)
-    tracks = fidelity.tracks(ramp_video(frames=4, height=80, width=112))  # resized to 40x56 first
+    tracks = fidelity.tracks(ramp_video(frames=4, height=80, width=112)).positions  # resized to 40x56 first
     np.testing.assert_allclose(tracks[0], grid_points(40, 56, 3), atol=1e-4)
-    tracks = fidelity.tracker.track(ramp_video(frames=4), grid_size=3, query_frame=2)
+    tracks = fidelity.tracker.track(ramp_video(frames=4), grid_size=3, query_frame=2).positions
     np.testing.assert_allclose(tracks[2], grid_points(48, 64, 3), atol=1e-4)
     assert fidelity.tracker._predictor.calls[-1]["grid_query_frame"] == 2
 
@@ -215,3 +247,17 @@ def test_cotracker_refuses_bad_sources(tmp_path):
         CoTrackerTracker(repo="someone/co-tracker-fork")
     with pytest.raises(TrackerError, match="source must be 'github' or 'local'"):
         CoTrackerTracker(repo=tmp_path, source="ftp")
+
+
+def test_a_folder_named_like_the_default_repo_never_runs(tmp_path, monkeypatch):
+    # the default "facebookresearch/co-tracker" is also a relative path: a folder of that name must not be loaded
+    marker = tmp_path / "ran"
+    trap = tmp_path / "facebookresearch" / "co-tracker"
+    trap.mkdir(parents=True)
+    (trap / "hubconf.py").write_text(f"open({str(marker)!r}, 'w').write('code ran')\ndependencies = []\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.delenv(ENV_DIR, raising=False)
+    with pytest.raises((MissingWeightsError, TrackerError)):
+        CoTrackerTracker()  # the GitHub repository, which is not reachable here
+    assert not marker.exists()

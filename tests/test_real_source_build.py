@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from datasets_for_tests import cell_frames as to_frames
 from scenes_for_tests import two_people_scene
 from test_captioner import save_tiny_llava
 from trace_for_tests import motion_to_trace, save_trace
@@ -26,7 +27,6 @@ from amg_bench.data.motion import Motion, load_motion
 from amg_bench.data.render import Camera, render_people
 from amg_bench.data.sources.trace import import_trace
 from amg_bench.errors import BuildError, CaptionError
-from amg_bench.video import to_frames
 
 SCENE = two_people_scene("film")
 GAP = (30, 31)  # person1 is lost here and comes back as TRACE track 4

@@ -133,7 +133,7 @@ def test_every_request_input_is_a_request_field():
 
     from amg_bench.methods.base import REQUEST_INPUTS
 
-    frame_fields = {"clip_id", "num_frames", "fps", "height", "width", "seed"}
+    frame_fields = {"clip_id", "num_frames", "fps", "height", "width", "seed", "encoded"}
     assert set(REQUEST_INPUTS) == {f.name for f in fields(GenerationRequest)} - frame_fields
 
 
@@ -352,7 +352,7 @@ def test_folder_reads_clip_videos_and_reports_missing_ones(tmp_path, caplog):
     out = method.generate(_request("c1", frames))
     np.testing.assert_array_equal(out, read_video(tmp_path / "c1.mp4"))
     with caplog.at_level(logging.WARNING):
-        method.prepare(["c1", "c2", "c3"])
+        method.prepare(["c1", "c2", "c3"], split=None)
     assert "lacks 2 of 3 videos" in caplog.text and "c2.mp4, c3.mp4" in caplog.text
     with pytest.raises(MethodError, match=f"no video for clip c2 \\(expected {tmp_path / 'c2.mp4'}\\)"):
         method.generate(_request("c2", frames))
@@ -363,3 +363,20 @@ def test_folder_must_exist(tmp_path):
         get_method(f"folder:{tmp_path / 'nope'}")
     with pytest.raises(MethodError, match="needs a folder"):
         get_method("folder:")
+
+
+def test_shuffled_partners_are_a_derangement_preferring_another_source():
+    from amg_bench.methods.reference import shuffle_partners
+
+    clips = [f"a{i}" for i in range(4)] + [f"b{i}" for i in range(2)]
+    sources = ["a"] * 4 + ["b"] * 2
+    partners = shuffle_partners(clips, sources)
+    assert sorted(partners) == sorted(partners.values()) == sorted(clips)  # a permutation ...
+    assert all(partners[c] != c for c in clips)  # ... with no fixed point
+    source = dict(zip(clips, sources))
+    assert sum(source[c] != source[p] for c, p in partners.items()) == 4  # b0, b1 and two a clips cross over
+    assert shuffle_partners(clips, sources) == partners  # fixed
+    one_source = shuffle_partners(["c0", "c1", "c2", "c3"], ["s"] * 4)
+    assert one_source == {"c0": "c2", "c1": "c3", "c2": "c0", "c3": "c1"}  # as far apart as possible
+    with pytest.raises(MethodError, match="at least two clips"):
+        shuffle_partners(["c0"], ["s"])

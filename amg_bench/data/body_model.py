@@ -356,14 +356,11 @@ def mannequin_arrays() -> dict[str, np.ndarray]:
 MANNEQUIN_VERSION = 1  # bump when the generator changes, so stale caches are not reused
 
 
-def cache_dir() -> Path:
-    """``$AMG_BENCH_CACHE`` or ``~/.cache/amg_bench``."""
-    return Path(os.environ.get("AMG_BENCH_CACHE") or Path.home() / ".cache" / "amg_bench").expanduser()
-
-
 def mannequin_path() -> Path:
     """The mannequin's ``.npz`` in the cache, generated and written atomically on first use."""
-    path = cache_dir() / "body_models" / f"mannequin_v{MANNEQUIN_VERSION}.npz"
+    from ..cache import cache_root
+
+    path = cache_root() / "body_models" / f"mannequin_v{MANNEQUIN_VERSION}.npz"
     if not path.is_file():
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **mannequin_arrays())

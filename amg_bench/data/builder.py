@@ -26,9 +26,7 @@ from .card import render_card
 from .manifest import SourceSpec, load_manifest
 from .sources import Source, load_source
 from .windows import PAPER_TRAIN_SIZE, Window, WindowSpec, assign_splits, needed_frames, people_in_window
-from .writer import SplitWriter, content_fingerprint, dataset_features
-
-BUILD_INFO = "amg_bench_build.json"
+from .writer import BUILD_INFO, SplitWriter, content_fingerprint, dataset_features
 
 
 @dataclass

@@ -393,7 +393,7 @@ def caption_manifest(
         ManifestError, VideoError, MotionError, BuildError, BodyModelError: bad sources.
         MissingWeightsError, CaptionError: see :class:`VLMCaptioner` and :func:`caption_video`.
     """
-    from .body_model import cache_dir as default_cache
+    from ..cache import cache_root as default_cache
     from .body_model import load_body_model
     from .builder import require_body_model
     from .captions import save_captions

@@ -1,22 +1,32 @@
-"""Load a built dataset (local folder or Hub repo) and publish a folder to the Hub.
+"""Load a built dataset (local folder or Hub repo), read its video cells, publish a folder to the Hub.
 
+This is the one data-access path: every reader of the dataset (evaluation, training, the
+leaderboard gallery, ``info``) goes through :func:`load_benchmark` and :func:`video_cell_bytes`.
 Both sides are the libraries' own calls: ``datasets.load_dataset`` reads the card's ``configs``
-and ``huggingface_hub`` uploads the folder. What this module adds is validation and a
-readable summary (``amg-bench info``) and an upload plan (``--dry-run``).
+and ``huggingface_hub`` uploads the folder. What this module adds is validation with one-line
+errors, a shard check against the build's recorded sha256, a readable summary (``amg-bench info``)
+and an upload plan (``--dry-run``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AmgBenchError, BuildError
-from .builder import BUILD_INFO
+from ..errors import AmgBenchError, BuildError, DatasetError
+from .writer import BUILD_INFO
 
 VIDEO_COLUMNS = ("video", "avatar_video", "pose_video")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _is_local(target: str) -> bool:
+    """A target that can only be a path: it exists, or it is written like one (not ``owner/name``)."""
+    return Path(target).expanduser().exists() or not _REPO_ID.match(target) or target.startswith((".", "/", "~"))
 
 
 def load_benchmark(
@@ -27,25 +37,72 @@ def load_benchmark(
 ):
     """``datasets.load_dataset`` on a built folder or a Hub repo id.
 
-    With ``decode_videos=False`` the video columns come back as ``{"bytes", "path"}`` dicts
-    (read them with :func:`amg_bench.video.to_frames`), which avoids torchcodec decoders.
+    With ``decode_videos=False`` the video columns come back as ``{"bytes", "path"}`` dicts;
+    read them with :func:`video_cell_bytes` and :func:`amg_bench.video.read_video`.
 
     Raises:
-        AmgBenchError: the folder / repo cannot be loaded (offline and not cached, not a dataset).
+        DatasetError: a missing folder, a repo that is offline and not cached, no such split, or
+            data files ``datasets`` cannot read (truncated, empty, mixed schemas, a malformed card);
+            the message names the dataset and the cause.
     """
     import datasets
 
     target = str(path_or_repo_id)
+    if _is_local(target):
+        local = Path(target).expanduser()
+        if not local.exists():
+            raise DatasetError(f"dataset folder {local} does not exist")
+        if not local.is_dir():
+            raise DatasetError(f"dataset {local} is a file; give the built dataset's folder")
     try:
         loaded = datasets.load_dataset(target, split=split, revision=revision)
-    except (FileNotFoundError, ValueError, ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
-        raise AmgBenchError(f"cannot load dataset {target!r}: {exc}") from exc
+    except AmgBenchError:
+        raise
+    except Exception as exc:  # datasets and pyarrow raise many kinds for unreadable inputs
+        cause = " ".join(str(exc).split()) or type(exc).__name__
+        if len(cause) > 400:
+            cause = cause[:400] + " ..."
+        where = "" if _is_local(target) else " (a Hub id: it must be in the Hugging Face cache when offline)"
+        raise DatasetError(f"cannot load dataset {target!r}{where}: {type(exc).__name__}: {cause}") from exc
     if not decode_videos:
-        parts = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
-        columns = [c for c in VIDEO_COLUMNS if c in next(iter(parts)).column_names]
-        for column in columns:
+        parts = list(loaded.values()) if isinstance(loaded, datasets.DatasetDict) else [loaded]
+        for column in (c for c in VIDEO_COLUMNS if c in parts[0].column_names):
             loaded = loaded.cast_column(column, datasets.Video(decode=False))
     return loaded
+
+
+def video_cell_bytes(cell: Any, where: str) -> bytes:
+    """The mp4 bytes embedded in a video cell (``Video(decode=False)``).
+
+    Only embedded bytes are read: a cell whose ``path`` names a file is refused, so a dataset can
+    never make a reader open (or the leaderboard publish) a file of this machine.
+
+    Raises:
+        DatasetError: the cell holds no embedded bytes, naming ``where``.
+    """
+    if isinstance(cell, dict) and isinstance(cell.get("bytes"), (bytes, bytearray)) and cell["bytes"]:
+        return bytes(cell["bytes"])
+    if isinstance(cell, dict) and cell.get("path"):
+        raise DatasetError(f"{where} holds no embedded video bytes, only a path ({cell['path']!r}), which is not read")
+    raise DatasetError(f"{where} holds no video")
+
+
+def build_info(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The build's ``amg_bench_build.json`` of a local dataset folder, ``None`` when there is none.
+
+    Raises:
+        DatasetError: the file exists but is not a JSON object.
+    """
+    path = Path(folder) / BUILD_INFO
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
 
 
 @dataclass
@@ -60,26 +117,33 @@ class DatasetSummary:
 
 
 def dataset_info(path_or_repo_id: str | os.PathLike, revision: str | None = None) -> DatasetSummary:
-    """Splits, counts, columns and the card summary of a built folder or Hub repo."""
+    """Splits, counts, columns and the card summary of a built folder or Hub repo.
+
+    Raises:
+        DatasetError: the dataset cannot be loaded, or its card or build file is missing or malformed.
+    """
     from huggingface_hub import DatasetCard
 
     location = str(path_or_repo_id)
     dataset = load_benchmark(location, revision=revision, decode_videos=False)
     splits = {name: part.num_rows for name, part in dataset.items()}
     columns = next(iter(dataset.values())).column_names
-    card, build = {}, {}
     local = Path(location)
+    build: dict[str, Any] = {}
     try:
         if local.is_dir():
+            if not (local / "README.md").is_file():
+                raise DatasetError(f"dataset folder {local} has no README.md card (was it built by amg-bench?)")
             loaded_card = DatasetCard.load(local / "README.md")
-            build_path = local / BUILD_INFO
-            build = json.loads(build_path.read_text()) if build_path.is_file() else {}
+            build = build_info(local) or {}
         else:
             loaded_card = DatasetCard.load(location, repo_type="dataset")
-        data = loaded_card.data.to_dict()
-        card = {k: data.get(k) for k in ("pretty_name", "license", "task_categories", "size_categories", "tags")}
-    except (OSError, ValueError) as exc:
-        card = {"error": str(exc)}
+    except AmgBenchError:
+        raise
+    except Exception as exc:  # huggingface_hub raises OSError / ValueError / yaml errors for bad cards
+        raise DatasetError(f"cannot read the card of dataset {location!r}: {' '.join(str(exc).split())}") from exc
+    data = loaded_card.data.to_dict()
+    card = {k: data.get(k) for k in ("pretty_name", "license", "task_categories", "size_categories", "tags")}
     return DatasetSummary(location, splits, columns, card, build)
 
 

@@ -21,6 +21,8 @@ from typing import Any
 from ..files import sha256_file
 
 DATA_DIR = "data"
+#: The build record beside the card: options, shard sha256, fingerprint.
+BUILD_INFO = "amg_bench_build.json"
 
 
 def dataset_features(with_pose_video: bool = False):

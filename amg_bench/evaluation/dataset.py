@@ -1,16 +1,18 @@
-"""The benchmark split as the runner sees it: clip ids, identity (fingerprint / revision), requests.
+"""The benchmark split as the runner sees it: validated rows, identity (fingerprint / revision), requests.
 
-Videos stay encoded (``decode_videos=False``) until a clip is processed, and are decoded with
-:mod:`amg_bench.video` (PyAV), so every machine decodes them the same way. A method gets the
-video inputs it lists in ``requires`` (``condition``, ``reference_frame``, ``pose``, ``video``);
-text inputs always. Only reference methods (``ground-truth``) may require ``video``.
+The split is opened through the one data-access path (:func:`amg_bench.data.hub.load_benchmark`
+with videos left encoded, :func:`~amg_bench.data.hub.video_cell_bytes`) and validated once, up
+front, so a bad dataset fails before any clip: clip ids that cannot name a file, rows with a
+non-positive fps or frame count, a column the card lists but the data lacks, shards that changed
+since the build (checked against the sha256 the build recorded). A method gets the video inputs
+it lists in ``requires`` and the text inputs always; only reference methods may require ``video``.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import logging
+import math
 import os
 import zlib
 from collections.abc import Sequence
@@ -20,22 +22,25 @@ from typing import Any
 
 import numpy as np
 
+from ..data.hub import build_info, load_benchmark, video_cell_bytes
 from ..errors import DatasetError, MethodError
 from ..methods.base import REQUEST_INPUTS, GenerationRequest
-from ..video import probe, to_frames
+from ..results import is_clip_id
+from ..video import probe, read_video
 
 logger = logging.getLogger(__name__)
 
 #: Dataset column behind each request input (from the one table in :mod:`amg_bench.methods.base`).
 REQUEST_COLUMNS = {name: spec.column for name, spec in REQUEST_INPUTS.items()}
-#: Columns the runner itself reads (ids, timing, the real clip for motion fidelity, the caption for CLIP).
-BASE_COLUMNS = ("clip_id", "fps", "num_frames", "video", "scene_caption")
-BUILD_INFO = "amg_bench_build.json"
+#: Columns the runner itself reads (ids, sources, timing, the real clip, the caption).
+BASE_COLUMNS = ("clip_id", "source_id", "fps", "num_frames", "video", "scene_caption")
+#: Columns the person regions (foreground motion, identity, pose) are rendered from.
+MOTION_COLUMNS = ("smpl", "camera", "body_model", "person_ids", "num_people")
 
 
 @dataclass
 class BenchmarkSplit:
-    """One split of a built dataset, videos left encoded.
+    """One split of a built dataset, validated, videos left encoded.
 
     Attributes:
         id: the folder or Hub id as given.
@@ -54,6 +59,7 @@ class BenchmarkSplit:
     rows: Any
     clip_ids: list[str] = field(default_factory=list)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
+    _sources: list[str] = field(default_factory=list, repr=False)
 
     @property
     def columns(self) -> list[str]:
@@ -63,58 +69,114 @@ class BenchmarkSplit:
         """The row of ``clip_id`` (videos as ``{"bytes", "path"}``)."""
         return self.rows[self._index[clip_id]]
 
+    def source_id(self, clip_id: str) -> str:
+        return self._sources[self._index[clip_id]]
 
-def open_split(dataset: str | os.PathLike, split: str = "test", revision: str | None = None) -> BenchmarkSplit:
-    """Load ``split`` of a built folder or Hub repo with videos left encoded.
+    def video_bytes(self, clip_id: str, column: str) -> bytes:
+        """The embedded mp4 bytes of a video column of ``clip_id``."""
+        cell = self.rows[self._index[clip_id]][column]
+        return video_cell_bytes(cell, f"dataset {self.id!r} clip {clip_id} column {column!r}")
+
+
+def open_split(
+    dataset: str | os.PathLike, split: str = "test", revision: str | None = None, cache_root=None
+) -> BenchmarkSplit:
+    """Load and validate ``split`` of a built folder or Hub repo, videos left encoded.
 
     Raises:
-        DatasetError: the dataset cannot be loaded, lacks the split or the base columns, or has
-            duplicate or unsafe clip ids.
+        DatasetError: the dataset cannot be loaded, lacks the split, rows or base columns, has
+            duplicate or unusable clip ids or rows, or shards that differ from the build's record.
     """
-    from ..data.hub import load_benchmark
-    from ..errors import AmgBenchError
-
     dataset_id = str(dataset)
-    try:
-        loaded = load_benchmark(dataset_id, revision=revision, decode_videos=False)
-    except AmgBenchError as exc:
-        raise DatasetError(str(exc)) from exc
-    except ConnectionError as exc:  # a Hub id while offline (not a local folder either)
-        raise DatasetError(
-            f"cannot load dataset {dataset_id!r}: not a local folder, and the Hub is unreachable ({exc})"
-        ) from exc
+    loaded = load_benchmark(dataset_id, revision=revision, decode_videos=False)
     if split not in loaded:
         raise DatasetError(f"dataset {dataset_id!r} has no split {split!r}; it has {sorted(loaded)}")
     rows = loaded[split]
+    where = f"dataset {dataset_id!r} split {split!r}"
+    if rows.num_rows == 0:
+        raise DatasetError(f"{where} has no rows")
     missing = [c for c in BASE_COLUMNS if c not in rows.column_names]
     if missing:
-        raise DatasetError(
-            f"dataset {dataset_id!r} split {split!r} lacks columns {missing}; it has {rows.column_names}"
-        )
-    wanted = [c for c in rows.column_names if c in BASE_COLUMNS or c in REQUEST_COLUMNS.values()]
-    rows = rows.select_columns(wanted)
-    clip_ids = list(rows["clip_id"])
-    index: dict[str, int] = {}
-    for i, clip_id in enumerate(clip_ids):
-        if not isinstance(clip_id, str) or not clip_id or "/" in clip_id or clip_id.startswith("."):
-            raise DatasetError(f"dataset {dataset_id!r} row {i}: clip_id {clip_id!r} cannot name a file")
-        if clip_id in index:
-            raise DatasetError(f"dataset {dataset_id!r} split {split!r}: duplicate clip_id {clip_id!r}")
-        index[clip_id] = i
+        raise DatasetError(f"{where} lacks columns {missing}; it has {rows.column_names}")
+    wanted = set(BASE_COLUMNS) | set(REQUEST_COLUMNS.values()) | set(MOTION_COLUMNS) | {"appearance_captions"}
+    rows = rows.select_columns([c for c in rows.column_names if c in wanted])
+    _check_data_columns(rows, where)
+    clip_ids, sources = _check_rows(rows, where)
+    info = build_info(dataset_id) if Path(dataset_id).is_dir() else None
+    if info is not None:
+        verify_shards(Path(dataset_id), info, cache_root)
     resolved = _hub_revision(dataset_id, revision)
-    fingerprint = _build_fingerprint(dataset_id) or resolved or rows._fingerprint
-    return BenchmarkSplit(dataset_id, split, fingerprint, resolved, rows, clip_ids, index)
+    recorded = info.get("fingerprint") if info else None
+    fingerprint = recorded if isinstance(recorded, str) and recorded else resolved or rows._fingerprint
+    index = {clip_id: i for i, clip_id in enumerate(clip_ids)}
+    return BenchmarkSplit(dataset_id, split, fingerprint, resolved, rows, clip_ids, index, sources)
 
 
-def _build_fingerprint(dataset_id: str) -> str | None:
-    path = Path(dataset_id) / BUILD_INFO
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) and value else None
+def _check_data_columns(rows, where: str) -> None:
+    """Every base column and video column must hold data in every row (not only be listed by the card)."""
+    table = rows.data
+    for column in rows.column_names:
+        if column not in BASE_COLUMNS and column not in REQUEST_COLUMNS.values():
+            continue
+        nulls = table.column(column).null_count
+        if nulls:
+            first = next(i for i, v in enumerate(table.column(column).is_null().to_pylist()) if v)
+            what = "every row" if nulls == rows.num_rows else f"{nulls} of {rows.num_rows} rows"
+            raise DatasetError(
+                f"{where}: column {column!r} is empty in {what} (first: row {first}); the card lists it but the data "
+                "files do not hold it: rebuild the dataset or re-download its shards"
+            )
+
+
+def _check_rows(rows, where: str) -> tuple[list[str], list[str]]:
+    clip_ids = list(rows["clip_id"])
+    sources = list(rows["source_id"])
+    seen: set[str] = set()
+    for i, clip_id in enumerate(clip_ids):
+        if not is_clip_id(clip_id):
+            shown = repr(clip_id) if not isinstance(clip_id, str) or len(clip_id) < 60 else repr(clip_id[:60] + "...")
+            raise DatasetError(
+                f"{where} row {i}: clip_id {shown} cannot name a file (at most 200 characters, "
+                "no '/', '\\\\' or NUL, not starting with '.')"
+            )
+        if clip_id in seen:
+            raise DatasetError(f"{where}: duplicate clip_id {clip_id!r}")
+        seen.add(clip_id)
+    for name, values in (("fps", rows["fps"]), ("num_frames", rows["num_frames"])):
+        for i, value in enumerate(values):
+            if value is None or not math.isfinite(float(value)) or float(value) <= 0:
+                raise DatasetError(f"{where} clip {clip_ids[i]}: {name} must be positive, got {value!r}")
+    for i, source in enumerate(sources):
+        if not isinstance(source, str) or not source:
+            raise DatasetError(f"{where} clip {clip_ids[i]}: source_id must be a non-empty string, got {source!r}")
+    return clip_ids, [str(s) for s in sources]
+
+
+def verify_shards(folder: Path, info: dict[str, Any], cache_root=None) -> None:
+    """Check every data file against the sha256 the build recorded (each file hashed once per size and mtime).
+
+    Raises:
+        DatasetError: a recorded shard is missing or its bytes changed since the build.
+    """
+    from ..cache import JSON, ContentCache, content_digest
+    from ..files import sha256_file
+
+    cache = ContentCache("shard_sha256", {"algorithm": "sha256"}, JSON, cache_root)
+    splits = info.get("splits") or {}
+    for split_name, split in splits.items():
+        files = split.get("files") if isinstance(split, dict) else None
+        for name, expected in (files or {}).items():
+            path = folder / name
+            if not path.is_file():
+                raise DatasetError(f"dataset {folder}: shard {name} of split {split_name!r} is missing")
+            stat = path.stat()
+            key = content_digest(str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns))
+            actual = cache.get_or_compute(key, lambda p=path: sha256_file(p))
+            if actual != expected:
+                raise DatasetError(
+                    f"dataset {folder}: shard {name} changed since it was built (sha256 {actual[:12]}..., the build "
+                    f"recorded {str(expected)[:12]}...): rebuild the dataset or re-download its shards"
+                )
 
 
 def _hub_revision(dataset_id: str, revision: str | None) -> str | None:
@@ -142,10 +204,12 @@ def select_clips(split: BenchmarkSplit, clips: Sequence[str] | None = None, limi
     Raises:
         DatasetError: an unknown clip id (with close ids), a bad limit, or nothing selected.
     """
+    from ..checks import positive_int
+
     if clips:
         unknown = [c for c in clips if c not in split._index]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], split.clip_ids, n=3)
+            close = difflib.get_close_matches(str(unknown[0]), split.clip_ids, n=3)
             hint = f"; close ids: {close}" if close else ""
             raise DatasetError(f"dataset {split.id!r} split {split.split!r} has no clip {unknown}{hint}")
         chosen = list(dict.fromkeys(clips))
@@ -153,9 +217,7 @@ def select_clips(split: BenchmarkSplit, clips: Sequence[str] | None = None, limi
     else:
         chosen = list(split.clip_ids)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise DatasetError(f"limit must be a positive integer, got {limit!r}")
-        chosen = chosen[:limit]
+        chosen = chosen[: positive_int(limit, "limit", DatasetError)]
     if not chosen:
         raise DatasetError(f"dataset {split.id!r} split {split.split!r} has no clip to evaluate")
     return sorted(chosen)
@@ -167,9 +229,7 @@ def check_columns(split: BenchmarkSplit, requires: frozenset[str], method_name: 
     Raises:
         MethodError: naming the request input, its column, and the dataset's columns.
     """
-    missing = {
-        name: REQUEST_COLUMNS.get(name) for name in sorted(requires) if REQUEST_COLUMNS.get(name) not in split.columns
-    }
+    missing = {name: REQUEST_COLUMNS[name] for name in sorted(requires) if REQUEST_COLUMNS[name] not in split.columns}
     if missing:
         needs = ", ".join(f"{name!r} (column {column!r})" for name, column in missing.items())
         raise MethodError(
@@ -186,33 +246,27 @@ def clip_seed(base_seed: int, clip_id: str) -> int:
 class ClipInputs:
     """One row with its videos decoded on first use (each at most once)."""
 
-    def __init__(self, row: dict[str, Any]) -> None:
-        self.row = row
-        self.clip_id: str = row["clip_id"]
+    def __init__(self, split: BenchmarkSplit, clip_id: str) -> None:
+        self.split = split
+        self.clip_id = clip_id
+        self.row = split.row(clip_id)
         self._frames: dict[str, np.ndarray] = {}
 
     def video_bytes(self, column: str = "video") -> bytes:
-        """The mp4 bytes of a video cell (embedded bytes, or the file it points to)."""
-        cell = self.row.get(column)
-        if isinstance(cell, dict) and cell.get("bytes"):
-            return cell["bytes"]
-        if isinstance(cell, dict) and cell.get("path") and Path(cell["path"]).is_file():
-            return Path(cell["path"]).read_bytes()
-        raise DatasetError(f"clip {self.clip_id}: column {column!r} holds no video")
+        """The embedded mp4 bytes of a video column."""
+        return video_cell_bytes(
+            self.row.get(column), f"dataset {self.split.id!r} clip {self.clip_id} column {column!r}"
+        )
 
     def frames(self, column: str = "video") -> np.ndarray:
         """Decoded uint8 ``(T, H, W, 3)`` frames of a video column."""
         if column not in self._frames:
-            self._frames[column] = to_frames({"bytes": self.video_bytes(column)})
+            self._frames[column] = read_video(self.video_bytes(column))
         return self._frames[column]
 
     def has_video(self, column: str) -> bool:
         cell = self.row.get(column)
-        return isinstance(cell, dict) and bool(cell.get("bytes") or cell.get("path"))
-
-    @property
-    def caption(self) -> str:
-        return self.row.get("scene_caption") or ""
+        return isinstance(cell, dict) and bool(cell.get("bytes"))
 
     def request(self, requires: frozenset[str], seed: int) -> GenerationRequest:
         """The :class:`GenerationRequest` of this clip: text inputs always, video inputs in ``requires``.
@@ -220,7 +274,8 @@ class ClipInputs:
         Height and width are the real clip's (read from its container, without decoding).
         """
         info = probe(self.video_bytes("video"))
-        inputs = {}
+        inputs: dict[str, Any] = {}
+        encoded: dict[str, bytes] = {}
         for name, spec in REQUEST_INPUTS.items():
             if spec.kind == "text":
                 inputs[name] = self.row.get(spec.column) or ""
@@ -229,6 +284,7 @@ class ClipInputs:
             elif name in requires and self.has_video(spec.column):
                 frames = self.frames(spec.column)
                 inputs[name] = frames[0] if spec.kind == "first_frame" else frames
+                encoded[name] = self.video_bytes(spec.column)
         return GenerationRequest(
             clip_id=self.clip_id,
             num_frames=int(self.row["num_frames"]),
@@ -236,5 +292,6 @@ class ClipInputs:
             height=info.height,
             width=info.width,
             seed=seed,
+            encoded=encoded,
             **inputs,
         )

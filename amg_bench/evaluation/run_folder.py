@@ -24,9 +24,9 @@ from typing import Any
 
 from ..errors import OutputExistsError
 from ..files import write_json, write_text
+from ..results import RESULTS_FILE
 
 SETTINGS_FILE = "run.json"
-RESULTS_FILE = "results.json"
 SCORES_FILE = "scores.jsonl"
 VIDEOS_DIR = "videos"
 SCORES_DIR = "scores"
@@ -84,8 +84,11 @@ class RunFolder:
         if path.is_file():
             try:
                 previous = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                previous = None
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise OutputExistsError(
+                    f"{path} is unreadable ({type(exc).__name__}: {exc}), so the run in {self.root} cannot be resumed "
+                    "safely; delete that folder or use another --out"
+                ) from exc
             if previous != wanted:
                 key = _first_difference(previous, wanted)
                 raise OutputExistsError(

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..files import atomic_directory, write_text
+from ..results import METRICS, Results
 from .gallery import Gallery, collect_gallery, gallery_clips
 from .html import render_html
 from .markdown_csv import render_csv, render_markdown
 from .plot import render_plot
 from .reported import DEFAULT_REPORTED, ReportedTable, load_reported
-from .results import METRICS, Results, load_results, parse_results
 from .table import Leaderboard, ProtocolGroup, Row, build_table, protocol_key
 
 MARKDOWN, CSV, CHART, PAGE = "leaderboard.md", "leaderboard.csv", "leaderboard.png", "index.html"
@@ -37,8 +37,6 @@ __all__ = [
     "collect_gallery",
     "gallery_clips",
     "load_reported",
-    "load_results",
-    "parse_results",
     "protocol_key",
 ]
 
@@ -74,7 +72,7 @@ def build_leaderboard(
         VideoError: a listed video is missing or unreadable.
         DatasetError: the dataset cannot be loaded or lacks a gallery clip.
     """
-    loaded: list[Results] = [load_results(path) for path in results]
+    loaded: list[Results] = [Results.load(path) for path in results]
     table = load_reported(reported) if reported is not None else None
     board = build_table(loaded, table, rank_by=rank_by)
     out = Path(out)

@@ -1,17 +1,19 @@
-"""Collect the gallery's videos into the output folder: per clip, real | avatar | each method.
+"""Collect the gallery's videos into the output folder: per clip, real | avatar | each row's method.
 
 The page must be publishable as a static folder, so every video is copied to
 ``videos/<column>/<clip_id>.mp4`` and linked relatively. Real and avatar clips come from the
-dataset when one is named (its ``video`` / ``avatar_video`` columns, read undecoded as mp4
-bytes); otherwise from the results of the reference methods ``ground-truth`` and ``avatar``.
-Those reference methods are then not repeated as method columns (same videos).
+dataset when one is named (its ``video`` / ``avatar_video`` columns, embedded bytes only);
+otherwise from the results of the reference methods ``ground-truth`` and ``avatar``, which are
+then not repeated as method columns. A row's videos are read only from inside its results
+folder. A clip a method failed shows the failure in its cell instead of a video, so one failed
+clip never stops the page.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DatasetError, VideoError
@@ -27,11 +29,17 @@ DATASET_COLUMNS = {REAL: "video", AVATAR: "avatar_video"}
 
 @dataclass(frozen=True)
 class GalleryColumn:
-    """One column of videos: its heading, folder under ``videos/`` and where it came from."""
+    """One column: its heading, folder under ``videos/``, where it came from, and per clip a note
+    (the failure reason) where it has no video."""
 
     title: str
     slug: str
     source: str
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def src(self, clip_id: str) -> str | None:
+        """Relative link of a video inside the output folder (``None`` when the cell has a note)."""
+        return None if clip_id in self.notes else f"videos/{self.slug}/{clip_id}.mp4"
 
 
 @dataclass(frozen=True)
@@ -41,11 +49,6 @@ class Gallery:
     columns: tuple[GalleryColumn, ...]
     clips: tuple[str, ...]
     missing: tuple[str, ...]
-
-    @staticmethod
-    def src(column: GalleryColumn, clip_id: str) -> str:
-        """Relative link of a video inside the output folder."""
-        return f"videos/{column.slug}/{clip_id}.mp4"
 
 
 def gallery_clips(clip_lists: Sequence[Sequence[str]], max_clips: int) -> list[str]:
@@ -60,91 +63,92 @@ def gallery_clips(clip_lists: Sequence[Sequence[str]], max_clips: int) -> list[s
     return [c for c in clip_lists[0] if c in common][:max_clips]
 
 
-def _checked(data: bytes, what: str) -> bytes:
-    """``data`` unchanged if it opens as a video (demuxed, not decoded)."""
+def _readable(data: bytes) -> bool:
     try:
         probe(data)
-    except VideoError as exc:
-        raise VideoError(f"{what} is not a readable video ({exc})") from exc
-    return data
+    except VideoError:
+        return False
+    return True
 
 
-def _read_video_file(path: Path, what: str) -> bytes:
-    if not path.is_file():
-        raise VideoError(f"{what}: video {path} does not exist")
-    return _checked(path.read_bytes(), f"{what}: {path}")
+def _row_videos(row: Row, clips: Sequence[str]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """``({clip: mp4 bytes}, {clip: note})`` of a row: its stored videos, or why a clip has none."""
+    results = row.results
+    folder = results.path.parent.resolve() if results.path is not None else Path(".").resolve()
+    failures = {f.clip_id: f.reason for f in results.failures}
+    videos, notes = {}, {}
+    for clip_id in clips:
+        path = results.video_path(clip_id)
+        if clip_id in failures:
+            notes[clip_id] = f"failed: {failures[clip_id]}"
+        elif not path.is_file():
+            notes[clip_id] = "no video"
+        elif not path.resolve().is_relative_to(folder):
+            notes[clip_id] = "video outside the results folder (not copied)"
+        else:
+            data = path.read_bytes()
+            if _readable(data):
+                videos[clip_id] = data
+            else:
+                notes[clip_id] = "unreadable video"
+    return videos, notes
 
 
 def _dataset_videos(dataset: str, split: str, clips: Sequence[str]) -> dict[str, dict[str, bytes]]:
     """``{"real"|"avatar": {clip_id: mp4 bytes}}`` read from the dataset without decoding."""
-    import datasets
+    from ..data.hub import load_benchmark, video_cell_bytes
 
-    try:
-        ds = datasets.load_dataset(dataset, split=split)
-    except (OSError, ValueError) as exc:  # missing folder or repo, offline hub, unknown split
-        raise DatasetError(f"cannot load dataset {dataset!r} split {split!r} for the gallery: {exc}") from exc
-    needed = ["clip_id", *DATASET_COLUMNS.values()]
-    absent = [c for c in needed if c not in ds.column_names]
+    rows = load_benchmark(dataset, split=split, decode_videos=False)
+    absent = [c for c in ("clip_id", *DATASET_COLUMNS.values()) if c not in rows.column_names]
     if absent:
-        raise DatasetError(f"dataset {dataset!r} split {split!r} lacks columns {absent} (has {ds.column_names})")
-    index = {clip_id: i for i, clip_id in enumerate(ds["clip_id"])}
+        raise DatasetError(f"dataset {dataset!r} split {split!r} lacks columns {absent} (has {rows.column_names})")
+    index = {clip_id: i for i, clip_id in enumerate(rows["clip_id"])}
     unknown = [c for c in clips if c not in index]
     if unknown:
         raise DatasetError(f"dataset {dataset!r} split {split!r} has no clips {unknown}; is it the evaluated dataset?")
-    rows = ds.select([index[c] for c in clips])
-    for column in DATASET_COLUMNS.values():
-        rows = rows.cast_column(column, datasets.Video(decode=False))
     out: dict[str, dict[str, bytes]] = {REAL: {}, AVATAR: {}}
-    for row in rows:
-        for key, column in DATASET_COLUMNS.items():
-            cell, what = row[column], f"dataset {dataset!r} clip {row['clip_id']!r} column {column!r}"
-            if cell.get("bytes"):
-                out[key][row["clip_id"]] = _checked(cell["bytes"], what)
-            elif cell.get("path"):
-                out[key][row["clip_id"]] = _read_video_file(Path(cell["path"]), what)
-            else:
-                raise DatasetError(f"{what} holds neither bytes nor a path")
+    for row in rows.select([index[c] for c in clips]):
+        for kind, column in DATASET_COLUMNS.items():
+            where = f"dataset {dataset!r} clip {row['clip_id']!r} column {column!r}"
+            data = video_cell_bytes(row[column], where)
+            if not _readable(data):
+                raise VideoError(f"{where} is not a readable video")
+            out[kind][row["clip_id"]] = data
     return out
 
 
 def collect_gallery(
-    board: Leaderboard,
-    out_dir: str | os.PathLike,
-    dataset: str | None = None,
-    split: str = "test",
-    max_clips: int = 8,
+    board: Leaderboard, out_dir: str | os.PathLike, dataset: str | None = None, split: str = "test", max_clips: int = 8
 ) -> Gallery:
     """Copy the gallery's videos under ``out_dir/videos`` and describe its layout.
 
     Raises:
-        VideoError: a video a results file lists is missing or unreadable.
-        DatasetError: the dataset cannot be loaded or lacks a gallery clip or video column.
+        DatasetError, VideoError: the named dataset cannot be loaded, lacks a gallery clip or
+            holds an unreadable video.
     """
     out_dir = Path(out_dir)
     rows = board.rows
     clips = gallery_clips([row.results.clips for row in rows], max_clips)
     columns: list[GalleryColumn] = []
 
-    def add(column: GalleryColumn, by_clip: dict[str, bytes]) -> None:
-        columns.append(column)
-        for clip_id in clips:
-            write_bytes(out_dir / Gallery.src(column, clip_id), by_clip[clip_id])
-
-    def from_results(row: Row) -> dict[str, bytes]:
-        return {c: _read_video_file(row.results.video_path(c), str(row.results.path)) for c in clips}
+    def add(title: str, slug: str, source: str, videos: dict[str, bytes], notes: dict[str, str]) -> None:
+        columns.append(GalleryColumn(title, slug, source, notes))
+        for clip_id, data in videos.items():
+            write_bytes(out_dir / "videos" / slug / f"{clip_id}.mp4", data)
 
     if dataset is not None:
         by_kind = _dataset_videos(dataset, split, clips) if clips else {REAL: {}, AVATAR: {}}
         for kind in (REAL, AVATAR):
-            add(GalleryColumn(kind, kind, f"dataset {dataset} ({split})"), by_kind[kind])
+            add(kind, kind, f"dataset {dataset} ({split})", by_kind[kind], {})
     else:
         for kind in (REAL, AVATAR):
             row = next((r for r in rows if REFERENCE_METHODS.get(r.method) == kind), None)
             if row is not None:
-                add(GalleryColumn(kind, kind, str(row.results.path)), from_results(row))
-    missing = tuple(k for k in (REAL, AVATAR) if k not in {c.slug for c in columns})
+                add(kind, kind, str(row.results.path), *_row_videos(row, clips))
+    present = {c.slug for c in columns}
+    missing = tuple(k for k in (REAL, AVATAR) if k not in present)
     for row in rows:
-        if row.method not in REFERENCE_METHODS:
-            slug = row.slug if row.slug not in (REAL, AVATAR) else f"method-{row.slug}"
-            add(GalleryColumn(row.label, slug, str(row.results.path)), from_results(row))
+        if REFERENCE_METHODS.get(row.method) in present:
+            continue  # the same videos as the real / avatar column
+        add(row.label, row.slug, str(row.results.path), *_row_videos(row, clips))
     return Gallery(tuple(columns), tuple(clips), missing)

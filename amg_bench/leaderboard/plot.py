@@ -1,6 +1,7 @@
 """Bar chart of the measured rows: one panel per metric, bars coloured by protocol group.
 
-Bars are the means, whiskers the 95% bootstrap intervals. Groups are separated by a gap and
+Bars are the means, whiskers the 95% intervals over sources (none with one source); reference and
+calibration rows are hatched. Groups are separated by a gap and
 named in the legend, because bars of different groups are not comparable. The paper's
 reported numbers are not drawn (they have no interval and another protocol); they stay in
 the tables. Uses a bare ``matplotlib.figure.Figure`` (Agg canvas, no pyplot global state).
@@ -11,7 +12,8 @@ from __future__ import annotations
 import os
 
 from ..files import atomic_path
-from .table import METRIC_TITLES, Leaderboard
+from ..results import METRICS
+from .table import Leaderboard
 
 _GROUP_GAP = 0.6
 
@@ -36,19 +38,21 @@ def render_plot(board: Leaderboard, path: str | os.PathLike, dpi: int = 120) -> 
     for ax, metric in zip(axes, board.metrics):
         shown = [(pos, row) for pos, row in zip(positions, rows) if metric in row.cells]
         means = [row.cells[metric].mean for _, row in shown]
-        below = [max(row.cells[metric].mean - row.cells[metric].low, 0.0) for _, row in shown]
-        above = [max(row.cells[metric].high - row.cells[metric].mean, 0.0) for _, row in shown]
+        cells = [row.cells[metric] for _, row in shown]
+        below = [0.0 if c.low is None else max(c.mean - c.low, 0.0) for c in cells]
+        above = [0.0 if c.high is None else max(c.high - c.mean, 0.0) for c in cells]
         ax.bar(
             [pos for pos, _ in shown],
             means,
             width=0.8,
             color=[colour[row.group] for _, row in shown],
+            hatch=[None if row.role == "method" else "//" for _, row in shown],
             yerr=[below, above],
             capsize=4,
             ecolor="black",
         )
         ax.set_xticks(positions, [f"{row.label}\n({row.group})" for row in rows], rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{METRIC_TITLES[metric]} ↑")
+        ax.set_title(f"{METRICS[metric].title} {METRICS[metric].arrow}")
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
     handles = [
@@ -56,6 +60,9 @@ def render_plot(board: Leaderboard, path: str | os.PathLike, dpi: int = 120) -> 
         for g in board.groups
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=8)
-    fig.suptitle("amg-bench: mean with 95% bootstrap interval; compare bars only within a protocol group", fontsize=9)
+    fig.suptitle(
+        "amg-bench: mean with 95% interval over sources; hatched: references and calibrations; compare within a group",
+        fontsize=9,
+    )
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)

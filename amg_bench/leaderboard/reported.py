@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResultsError
-from .results import METRICS
+from ..results import METRICS
 
 #: The repository's ``leaderboard/reported.json``, shipped in the package through a symlink.
 DEFAULT_REPORTED = Path(__file__).with_name("reported.json")
@@ -79,6 +79,9 @@ def parse_reported(data: Any, path: str | os.PathLike) -> ReportedTable:
     for key in ("title", "arxiv", "table"):
         _require(path, citation, key, str, "citation.")
     _require(path, citation, "year", int, "citation.")
+    url = citation.get("url")
+    if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
+        raise _fail(path, "citation.url", url, "must be an http(s) link")
     if not _require(path, citation, "authors", list, "citation."):
         raise _fail(path, "citation.authors", [], "must name the authors")
     protocol = _require(path, data, "protocol", dict)

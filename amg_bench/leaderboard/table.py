@@ -1,14 +1,18 @@
 """The leaderboard as data: rows, protocol groups and ranks (pure; no IO, no rendering).
 
-Scores are comparable only when they were measured the same way, so rows are grouped by
-their protocol key (CLIP model, tracker and its settings, grid, comparison size, reference,
-frames/fps, clip count, dataset split and fingerprint) and ranked only inside a group.
-KLT rows (the offline approximation of CoTracker) therefore never share a group with
-CoTracker rows. The paper's reported numbers stay in their own block and are never ranked.
+Scores are comparable only when they were measured the same way, so rows are grouped by their
+protocol key (protocol name, CLIP model, tracker and its settings, grid, comparison size,
+reference, lost-point rule, frames/fps, the clips, dataset split and fingerprint) and ranked
+only inside a group, and only among ``method`` rows: references (ground truth, the avatar render)
+and calibrations (``frozen``, ``shuffled``) are shown as labelled rows beside them, unranked, so a
+reader sees the ceiling and where "no motion" and "wrong motion" land. KLT rows (the offline
+approximation of CoTracker) never share a group with CoTracker rows. The paper's reported
+numbers stay in their own block and are never ranked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -16,40 +20,46 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ResultsError
+from ..results import METRICS, Results
 from .reported import ReportedTable
-from .results import METRICS, Protocol, Results
 
-METRIC_TITLES = {
-    "clip_score": "CLIP score",
-    "motion_fidelity_chamfer": "Motion fidelity (chamfer)",
-    "motion_fidelity_dmt": "Motion fidelity (DMT)",
-}
+SMALL_N = 20
 OFFLINE_APPROXIMATION = "KLT offline approximation of CoTracker, not comparable with CoTracker rows"
+ROLE_LABELS = {"method": "", "reference": "reference", "calibration": "calibration"}
 
 
 @dataclass(frozen=True)
 class Cell:
-    """A measured metric of one row: mean, 95% interval, clip count and rank in its group."""
+    """A measured metric of one row: mean, 95% interval (``None``: one source), counts, rank."""
 
     mean: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     n: int
-    rank: int
+    n_sources: int
+    rank: int | None
 
     def display(self, num_clips: int) -> str:
-        """``mean ± half-width (#rank)``, adding ``n=`` when fewer clips were scored than run.
+        """``mean ± half-width (#rank)``; ``n=`` when fewer clips were scored than run.
 
-        >>> Cell(33.1, 32.0, 34.4, 14, 1).display(15)
+        >>> Cell(33.1, 32.0, 34.4, 14, 3, 1).display(15)
         '33.10 ± 1.20 (#1, n=14)'
+        >>> Cell(99.9, None, None, 18, 1, None).display(18)
+        '99.90 (no interval: 1 source)'
         """
-        extra = f", n={self.n}" if self.n != num_clips else ""
-        return f"{self.mean:.2f} ± {(self.high - self.low) / 2:.2f} (#{self.rank}{extra})"
+        extra = [f"#{self.rank}"] if self.rank is not None else []
+        if self.n != num_clips:
+            extra.append(f"n={self.n}")
+        if self.low is None:
+            text = f"{self.mean:.2f} (no interval: {self.n_sources} source)"
+            return text if not extra else f"{text[:-1]}; {', '.join(extra)})"
+        text = f"{self.mean:.2f} ± {(self.high - self.low) / 2:.2f}"
+        return f"{text} ({', '.join(extra)})" if extra else text
 
 
 @dataclass(frozen=True)
 class Row:
-    """One results file. ``label`` is unique on the board; ``slug`` is a safe folder name."""
+    """One results file. ``label`` is unique on the board; ``slug`` is a unique, safe folder name."""
 
     label: str
     slug: str
@@ -59,22 +69,47 @@ class Row:
 
     @property
     def method(self) -> str:
-        return self.results.method
+        return self.results.method.name
+
+    @property
+    def role(self) -> str:
+        return self.results.method.role
 
     def rank_in(self, metric: str) -> int | None:
-        """Rank in its group by ``metric``; ``None`` when the row has no such score."""
+        """Rank in its group by ``metric``; ``None`` for unranked rows or a missing score."""
         cell = self.cells.get(metric)
         return None if cell is None else cell.rank
+
+    def notes(self) -> list[str]:
+        """What a reader must know to read this row's numbers."""
+        notes = []
+        if self.role != "method":
+            notes.append(ROLE_LABELS[self.role])
+        if self.results.method.reads_real_video:
+            notes.append("reads the real clip")
+        if not self.results.method.uses_prompt and "clip_score" in self.cells:
+            notes.append("never reads the prompt: its CLIP score is not prompt following")
+        if self.results.num_clips < SMALL_N:
+            notes.append(f"n < {SMALL_N} clips")
+        if self.results.failures:
+            notes.append(f"{len(self.results.failures)} failed clip(s)")
+        return notes
 
 
 @dataclass(frozen=True)
 class ProtocolGroup:
-    """Rows measured under the same protocol, best first (see :func:`build_table`)."""
+    """Rows measured under the same protocol: methods best first, then references and calibrations."""
 
     name: str
-    description: str
+    protocol: str
+    settings: tuple[tuple[str, str], ...]
     offline_approximation: bool
     rows: tuple[Row, ...]
+
+    @property
+    def description(self) -> str:
+        """The settings as one line (``setting: value; ...``)."""
+        return "; ".join(f"{k}: {v}" for k, v in self.settings)
 
 
 @dataclass(frozen=True)
@@ -94,99 +129,161 @@ class Leaderboard:
 def protocol_key(results: Results) -> tuple:
     """The settings two results must share to be ranked together (hashable)."""
     p = results.protocol
-    clip = None if p.clip is None else (p.clip.model, p.clip.pretrained, p.clip.context_length)
+    clip = None if p.clip is None else (p.clip.model, p.clip.pretrained, p.clip.context_length, p.clip.activation)
     motion = None
     if p.motion is not None:
         m = p.motion
         config = json.dumps(m.tracker_config, sort_keys=True)
-        motion = (m.tracker, config, m.grid_size, m.eval_size, m.reference)
-    return (clip, motion, p.num_frames, p.fps, results.num_clips, results.split, results.fingerprint)
+        motion = (m.tracker, config, m.grid_size, m.eval_size, m.reference, m.drop_lost, m.foreground)
+    clips = hashlib.sha256("\n".join(sorted(results.clips)).encode()).hexdigest()
+    d = results.dataset
+    return (p.name, clip, motion, p.num_frames, p.fps, results.num_clips, clips, d.split, d.fingerprint)
 
 
-def _fps(fps: float) -> str:
-    return f"{fps:g}"
+def _tracker_words(motion) -> str:
+    config = motion.tracker_config
+    if motion.tracker == "klt":
+        return (
+            f"KLT, OpenCV pyramidal Lucas-Kanade ({OFFLINE_APPROXIMATION}): window {config.get('window_size')} px, "
+            f"{config.get('pyramid_levels')} pyramid levels, lost when the flow fails or its patch error exceeds "
+            f"{config.get('max_error')}"
+        )
+    checkpoint = config.get("checkpoint", "hub default")
+    sha = config.get("checkpoint_sha256")
+    weights = f"checkpoint {checkpoint}" + (f" (sha256 {sha[:12]})" if sha else "")
+    return f"CoTracker {config.get('model')} from {config.get('repo')}, {weights}"
 
 
-def describe_protocol(results: Results) -> str:
-    """One line naming every part of the protocol key, for tables and page headings."""
-    p: Protocol = results.protocol
-    parts = []
-    if p.clip is not None:
-        parts.append(f"CLIP {p.clip.model}/{p.clip.pretrained} (context {p.clip.context_length})")
-    else:
-        parts.append("CLIP not scored")
+def protocol_settings(results: Results) -> tuple[tuple[str, str], ...]:
+    """The protocol as a short table of its settings in words."""
+    from ..evaluation.protocols import PROTOCOLS
+
+    p = results.protocol
+    spec = PROTOCOLS.get(p.name)
+    rows = [("protocol", f"{p.name}: {spec.summary}" if spec else f"{p.name}: settings that match no named protocol")]
+    d = results.dataset
+    rows.append(
+        (
+            "clips",
+            f"{results.num_clips} {d.split} clips of {d.id} (fingerprint {d.fingerprint}); "
+            f"{p.num_frames} frames at {p.fps:g} fps",
+        )
+    )
     if p.motion is not None:
         m = p.motion
-        tracker = "CoTracker" if m.tracker == "cotracker" else f"KLT ({OFFLINE_APPROXIMATION})"
-        config = json.dumps(m.tracker_config, sort_keys=True) if m.tracker_config else "defaults"
-        parts.append(
-            f"tracker {tracker} with settings {config}, grid {m.grid_size}x{m.grid_size}, "
-            f"eval {m.eval_size[0]}x{m.eval_size[1]}, reference {m.reference}"
+        rows.append(("tracker", _tracker_words(m)))
+        rows.append(
+            (
+                "grid",
+                f"{m.grid_size} x {m.grid_size} points queried at frame 0, tracked forward, at "
+                f"{m.eval_size[0]} x {m.eval_size[1]}; reference: the {m.reference} clip",
+            )
+        )
+        rows.append(
+            (
+                "lost points",
+                "dropped from both videos when lost in the reference"
+                if m.drop_lost
+                else "kept, scored at their frozen positions (as DMT's script)",
+            )
+        )
+        rows.append(
+            (
+                "variants",
+                ", ".join(m.variants) + ("; foreground columns on the people's frame-0 masks" if m.foreground else ""),
+            )
         )
     else:
-        parts.append("motion not scored")
-    parts.append(f"{p.num_frames} frames at {_fps(p.fps)} fps")
-    parts.append(
-        f"{results.num_clips} {results.split} clips of {results.dataset_id} (fingerprint {results.fingerprint})"
-    )
-    return "; ".join(parts)
+        rows.append(("motion", "not scored"))
+    if p.clip is not None:
+        c = p.clip
+        rows.append(
+            (
+                "CLIP",
+                f"{c.model} / {c.pretrained}, {c.activation or 'activation unrecorded'}, {c.dtype}, "
+                f"captions truncated to {c.context_length} tokens",
+            )
+        )
+    else:
+        rows.append(("CLIP", "not scored"))
+    encoding = p.video_encoding
+    if encoding:
+        rows.append(
+            (
+                "videos",
+                f"scored as published: stored {encoding.get('codec')} ({encoding.get('pix_fmt')}, "
+                f"CRF {encoding.get('crf')}), decoded; references store the dataset's own bytes",
+            )
+        )
+    if p.interval:
+        rows.append(
+            (
+                "interval",
+                f"{int(100 * p.interval.get('confidence', 0.95))}% {p.interval.get('method')}; "
+                f"{p.interval.get('single_source', '')} with one source; n < {SMALL_N} flagged",
+            )
+        )
+    return tuple(rows)
 
 
 def describe_reported(reported: ReportedTable) -> str:
-    """The paper's protocol in the same words as :func:`describe_protocol`."""
+    """The paper's protocol in words."""
     p: dict[str, Any] = reported.protocol
     clip, motion = p["clip"], p["motion"]
-    config = json.dumps(motion["tracker_config"], sort_keys=True)
+    config = ", ".join(f"{k} {v}" for k, v in sorted(motion["tracker_config"].items()))
     hf_id = f", {clip['hf_id']}" if clip.get("hf_id") else ""
     return (
-        f"CLIP {clip['model']}/{clip['pretrained']}{hf_id}; "
-        f"tracker {motion['tracker']} with settings {config}, {motion['variant']} variant, "
-        f"reference {motion['reference']}; "
-        f"{p['num_frames']} frames at {_fps(p['fps'])} fps; {p['num_clips']} {p['split']} clips"
+        f"CLIP {clip['model']}/{clip['pretrained']}{hf_id}; tracker {motion['tracker']} ({config}), "
+        f"{motion['variant']} variant, reference {motion['reference']}; {p['num_frames']} frames at {p['fps']:g} fps; "
+        f"{p['num_clips']} {p['split']} clips"
     )
 
 
-def _competition_ranks(values: dict[str, float]) -> dict[str, int]:
-    """Rank labels by value, higher first; equal values share a rank ("1224" ranking)."""
-    ordered = sorted(values.values(), reverse=True)
+def _competition_ranks(values: dict[str, float], higher_is_better: bool) -> dict[str, int]:
+    """Rank labels by value, best first; equal values share a rank ("1224" ranking)."""
+    ordered = sorted(values.values(), reverse=higher_is_better)
     return {label: ordered.index(value) + 1 for label, value in values.items()}
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "method"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:60] or "method"
 
 
 def _labels(methods: Sequence[str], groups: Sequence[str]) -> list[tuple[str, str]]:
     """Unique display labels and folder slugs for rows given their method and group names.
 
     A method name used once is its own label; a repeated one gets its group (``amg [P2]``),
-    and ``#2``, ``#3``... if it repeats inside a group too.
+    and ``#2``, ``#3``... if it repeats inside a group too. Slugs are numbered (``m03-amg``),
+    so two labels that make the same safe name never share a folder.
     """
     names = [m if methods.count(m) == 1 else f"{m} [{g}]" for m, g in zip(methods, groups)]
     seen: dict[str, int] = {}
-    used_slugs: set[str] = set()
     out = []
-    for name in names:
+    for index, name in enumerate(names):
         seen[name] = seen.get(name, 0) + 1
         label = name if names.count(name) == 1 else f"{name} #{seen[name]}"
-        slug = base = _slug(label)
-        k = 2
-        while slug in used_slugs:
-            slug, k = f"{base}-{k}", k + 1
-        used_slugs.add(slug)
-        out.append((label, slug))
+        out.append((label, f"m{index:02d}-{_slug(label)}"))
     return out
+
+
+def _order_key(row: Row, metrics: Sequence[str], role_order: dict[str, int]) -> tuple:
+    """Role first (methods, references, calibrations), then best first in ``metrics`` (missing last), then the label."""
+    values = []
+    for metric in metrics:
+        cell = row.cells.get(metric)
+        values.append(float("inf") if cell is None else (-cell.mean if METRICS[metric].higher_is_better else cell.mean))
+    return (role_order[row.role], values, row.label)
 
 
 def build_table(
     results: Sequence[Results], reported: ReportedTable | None = None, rank_by: str = "motion_fidelity_dmt"
 ) -> Leaderboard:
-    """Group results by protocol, rank each metric inside each group, order rows best first.
+    """Group results by protocol, rank each metric among the methods of each group, order rows.
 
-    Rows are ordered by their rank in ``rank_by``, then by their ranks in the other metrics
-    (in :data:`METRICS` order); a row without a metric sorts after those that have it.
-    Groups with CoTracker (or no tracker) come before KLT groups, otherwise in input order;
-    they are named ``P1``, ``P2``... in that order.
+    Method rows come first, best first in ``rank_by``, then in the other metrics (in
+    :data:`~amg_bench.results.METRICS` order); a row without a metric sorts after those that
+    have it. References, then calibrations, follow the methods, ordered the same way. Groups with CoTracker (or no
+    tracker) come before KLT groups, otherwise in input order; they are named ``P1``, ``P2``...
 
     Raises:
         ResultsError: no results, or ``rank_by`` is not a known metric.
@@ -205,25 +302,27 @@ def build_table(
 
     order = sorted(buckets.values(), key=lambda idx: (is_klt(idx), idx[0]))
     group_of = {i: f"P{g}" for g, indices in enumerate(order, start=1) for i in indices}
-    labels = _labels([r.method for r in results], [group_of[i] for i in range(len(results))])
-    sort_metrics = (rank_by,) + tuple(m for m in METRICS if m != rank_by)
+    labels = _labels([r.method.name for r in results], [group_of[i] for i in range(len(results))])
+    sort_metrics = (rank_by, *(m for m in METRICS if m != rank_by))
+    role_order = {"method": 0, "reference": 1, "calibration": 2}
     groups = []
     for indices in order:
         name = group_of[indices[0]]
+        ranked = [i for i in indices if results[i].method.role == "method"]
         ranks = {}
-        for metric in METRICS:
-            means = {labels[i][0]: results[i].metrics[metric].mean for i in indices if metric in results[i].metrics}
-            ranks[metric] = _competition_ranks(means)
+        for metric, spec in METRICS.items():
+            means = {labels[i][0]: results[i].metrics[metric].mean for i in ranked if metric in results[i].metrics}
+            ranks[metric] = _competition_ranks(means, spec.higher_is_better)
         rows = []
         for i in indices:
             label, slug = labels[i]
             cells = {
-                metric: Cell(s.mean, s.ci95[0], s.ci95[1], s.n, ranks[metric][label])
+                metric: Cell(s.mean, *(s.ci95 or (None, None)), s.n, s.n_sources, ranks[metric].get(label))
                 for metric, s in results[i].metrics.items()
             }
             rows.append(Row(label, slug, results[i], name, cells))
-        missing = len(results) + 1
-        rows.sort(key=lambda row: ([row.cells[m].rank if m in row.cells else missing for m in sort_metrics], row.label))
-        groups.append(ProtocolGroup(name, describe_protocol(results[indices[0]]), is_klt(indices), tuple(rows)))
+        rows.sort(key=lambda row: _order_key(row, sort_metrics, role_order))
+        first = results[indices[0]]
+        groups.append(ProtocolGroup(name, first.protocol.name, protocol_settings(first), is_klt(indices), tuple(rows)))
     present = tuple(m for m in METRICS if any(m in r.metrics for r in results))
     return Leaderboard(tuple(groups), present, rank_by, reported)

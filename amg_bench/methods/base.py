@@ -27,12 +27,13 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from ..errors import MethodError, MethodOutputError
 from ..plugins import suggest
+from ..results import ROLES
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class GenerationRequest:
         video: the real clip; only reference methods (``ground-truth``) may use it.
         num_frames, fps, height, width: the output the benchmark expects.
         seed: per-clip seed; the same request and seed must give the same video.
+        encoded: the mp4 bytes, as stored in the dataset, of the video inputs the request holds
+            (by input name): what a reference method publishes unchanged.
     """
 
     clip_id: str
@@ -87,6 +90,7 @@ class GenerationRequest:
     height: int = 256
     width: int = 256
     seed: int = 0
+    encoded: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def missing(self, required: frozenset[str] | set[str]) -> list[str]:
         """Names in ``required`` that this request lacks (None or empty)."""
@@ -102,6 +106,14 @@ class NoOptions:
     """The options of a method that takes none."""
 
 
+class SplitAccess(Protocol):
+    """What :meth:`Method.prepare` may read of the evaluated split (the runner's split implements it)."""
+
+    def source_id(self, clip_id: str) -> str: ...
+
+    def video_bytes(self, clip_id: str, column: str) -> bytes: ...
+
+
 class Method(abc.ABC):
     """Base class of a generation method.
 
@@ -114,12 +126,15 @@ class Method(abc.ABC):
             after a type check (:func:`~amg_bench.methods.config.build_options`).
         uses_prompt: whether the output depends on ``prompt`` (default: ``"prompt" in requires``);
             recorded in results so a CLIP score is not read as prompt following when it is not.
+        role: ``"method"`` (ranked), ``"reference"`` (ground truth, the avatar render) or
+            ``"calibration"`` (where "no motion" and "wrong motion" land); only methods are ranked.
     """
 
     name: ClassVar[str] = "method"
     requires: ClassVar[frozenset[str]] = frozenset()
     Options: ClassVar[type] = NoOptions
     uses_prompt: ClassVar[bool | None] = None
+    role: ClassVar[str] = "method"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -136,6 +151,8 @@ class Method(abc.ABC):
             raise MethodError(f"{cls.__qualname__}.Options must be a dataclass, got {cls.Options!r}")
         if "uses_prompt" not in vars(cls) or cls.uses_prompt is None:
             cls.uses_prompt = "prompt" in cls.requires
+        if cls.role not in ROLES:
+            raise MethodError(f"{cls.__qualname__}.role must be one of {list(ROLES)}, got {cls.role!r}")
 
     def __init__(self, **options: Any) -> None:
         from .config import build_options
@@ -153,12 +170,21 @@ class Method(abc.ABC):
         run at once instead of every clip; the default does nothing.
         """
 
-    def prepare(self, clip_ids: list[str]) -> None:  # noqa: B027 (an optional hook)
-        """Called once before the first :meth:`generate` with the clip ids this process will generate.
+    def prepare(self, clip_ids: list[str], split: SplitAccess) -> None:  # noqa: B027 (an optional hook)
+        """Called once before the first :meth:`generate` with every clip id of the run (all processes).
 
         A place to report problems for the whole run at once (``folder:`` lists the videos it
-        lacks); the default does nothing.
+        lacks) or to plan across clips (``shuffled``); the default does nothing.
         """
+
+    def published(self, request: GenerationRequest) -> bytes | None:
+        """mp4 bytes this method's output already exists as, or ``None`` (the default).
+
+        When given, the runner stores these bytes unchanged instead of encoding :meth:`generate`'s
+        frames, and scores what they decode to: ``ground-truth`` is then scored on exactly the
+        dataset's clip, ``folder:`` on exactly the files it was given.
+        """
+        return None
 
     @abc.abstractmethod
     def generate(self, request: GenerationRequest) -> np.ndarray:

@@ -30,6 +30,8 @@ FOLDER_PREFIX = "folder:"
 BUILTIN_METHODS = {
     "ground-truth": "amg_bench.methods.reference:GroundTruth",
     "avatar": "amg_bench.methods.reference:Avatar",
+    "frozen": "amg_bench.methods.reference:Frozen",
+    "shuffled": "amg_bench.methods.reference:Shuffled",
     "amg": "amg_bench.methods.amg:AMG",
 }
 

@@ -5,9 +5,13 @@ Choices (docs/DESIGN.md, "Metrics"):
   ``ViT-L-14`` with the ``openai`` weights (the weights of ``openai/clip-vit-large-patch14``).
   ``pretrained`` is a tag or a local weights file; ``model_name`` may also use open_clip's
   ``hf-hub:`` / ``local-dir:`` schemas.
-- QuickGELU: OpenAI's CLIP weights were trained with QuickGELU. open_clip 3.3 builds ``ViT-L-14``
-  with plain GELU and only warns when the ``openai`` tag says ``quick_gelu``; we pass
-  ``force_quick_gelu`` whenever the tag's config asks for it, so the network matches its weights.
+- Activation: OpenAI's CLIP weights were trained with QuickGELU. open_clip 3.3 builds ``ViT-L-14``
+  with plain GELU and only warns when the ``openai`` tag says ``quick_gelu``. ``activation="auto"``
+  passes ``force_quick_gelu`` when the tag's config asks for it, and for a local weights file when
+  OpenAI released weights for the architecture (open_clip lists an ``openai`` tag for it: the
+  benchmark's CLIP score is defined on OpenAI's weights, so such a file is taken to be a copy of
+  them); ``"quick_gelu"`` / ``"gelu"`` decide explicitly. The activation actually built is read
+  back from the model and recorded.
 - Images: the model's own validation transform (for ViT-L-14/openai: bicubic resize of the
   shortest side to 224, centre crop, OpenAI mean/std), applied per frame to an RGB PIL image.
   Frames are embedded ``batch_size`` at a time.
@@ -15,7 +19,7 @@ Choices (docs/DESIGN.md, "Metrics"):
   truncated by the tokenizer and the result says so. A caption is truncated when its tokens at
   the model's context differ from the first ``context_length`` tokens of a tokenization 8x longer
   (the truncated one ends with the end-of-text token where the full one continues).
-  Text embeddings are cached in memory per caption.
+  Text embeddings can be precomputed (the runner caches them on disk, keyed by caption).
 - Score: :func:`~amg_bench.metrics.functional.clip_score.clip_score_from_embeddings`
   (``100 * max(cos, 0)`` per frame), mean over frames, computed in float32 whatever the model dtype.
 - Weights: open_clip resolves tags through the Hugging Face hub cache (``HF_HOME`` /
@@ -40,6 +44,14 @@ DEFAULT_MODEL = "ViT-L-14"
 DEFAULT_PRETRAINED = "openai"
 _PRECISIONS = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 _WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+ACTIVATIONS = ("auto", "quick_gelu", "gelu")
+
+
+def built_activation(model) -> str:
+    """``"quick_gelu"`` or ``"gelu"``: the MLP activation the built model really uses."""
+    from open_clip.transformer import QuickGELU
+
+    return "quick_gelu" if any(isinstance(m, QuickGELU) for m in model.modules()) else "gelu"
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,16 @@ def clip_weights_available(
     return False
 
 
+def clip_download_hint(model_name: str = DEFAULT_MODEL, pretrained: str | None = DEFAULT_PRETRAINED) -> str:
+    """The command that puts these CLIP weights where open_clip reads them."""
+    source = _weight_source(model_name, pretrained)
+    if "hf_hub" in source:
+        return f"`hf download {source['hf_hub']} {source['files'][0]}`"
+    if "url" in source:
+        return f"download {source['url']} into ~/.cache/clip"
+    return f"put the weights file at {source.get('file', pretrained)}"
+
+
 def _missing_weights_message(model_name: str, pretrained: str | None, cache_dir: str | None) -> str:
     from huggingface_hub import constants
 
@@ -147,6 +169,7 @@ class CLIPScorer:
         dtype: ``float32``, ``float16`` or ``bfloat16`` (open_clip ``precision``).
         batch_size: frames per image-encoder forward.
         cache_dir: download cache given to open_clip (default: the Hugging Face hub cache).
+        activation: ``"auto"``, ``"quick_gelu"`` or ``"gelu"`` (see the module docstring).
 
     Raises:
         MetricError: bad options, or the model cannot be built.
@@ -161,7 +184,10 @@ class CLIPScorer:
         dtype: str = "float32",
         batch_size: int = 16,
         cache_dir: str | None = None,
+        activation: str = "auto",
     ):
+        if activation not in ACTIVATIONS:
+            raise MetricError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
         if dtype not in _PRECISIONS:
             raise MetricError(f"dtype must be one of {list(_PRECISIONS)}, got {dtype!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -174,17 +200,15 @@ class CLIPScorer:
         self.dtype = dtype
         self.batch_size = batch_size
         self.cache_dir = cache_dir
-        self._model, self._preprocess, self._tokenizer, self.quick_gelu = self._load()
-        self._text_cache: dict[str, tuple[Any, bool]] = {}
+        self.activation_option = activation
+        self._model, self._preprocess, self._tokenizer = self._load()
+        self.activation = built_activation(self._model)
 
     def _load(self):
         import open_clip
 
         schema, _ = _schema(self.model_name)
-        tag_cfg = {}
-        if schema is None:
-            tag_cfg = open_clip.get_pretrained_cfg(self.model_name.replace("/", "-"), self.pretrained or "")
-        quick_gelu = bool(tag_cfg.get("quick_gelu", False))
+        quick_gelu = self._wants_quick_gelu()
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 self.model_name,
@@ -201,7 +225,21 @@ class CLIPScorer:
                 raise MissingWeightsError(message) from exc
             raise MetricError(f"cannot load CLIP {self.model_name} with pretrained={self.pretrained!r}: {exc}") from exc
         model.eval()
-        return model, preprocess, tokenizer, quick_gelu
+        return model, preprocess, tokenizer
+
+    def _wants_quick_gelu(self) -> bool:
+        import open_clip
+
+        if self.activation_option != "auto":
+            return self.activation_option == "quick_gelu"
+        schema, _ = _schema(self.model_name)
+        if schema is not None:
+            return False  # hf-hub: / local-dir: folders carry their own config
+        name = self.model_name.replace("/", "-")
+        tag_cfg = open_clip.get_pretrained_cfg(name, self.pretrained or "")
+        if tag_cfg:
+            return bool(tag_cfg.get("quick_gelu", False))
+        return bool(open_clip.get_pretrained_cfg(name, "openai"))  # a weights file of an OpenAI architecture
 
     @property
     def context_length(self) -> int:
@@ -209,7 +247,7 @@ class CLIPScorer:
         return int(getattr(self._tokenizer, "context_length", None) or self._model.context_length)
 
     def text_embedding(self, caption: str):
-        """Embedding of ``caption`` and whether it was truncated, cached per caption.
+        """Embedding of ``caption`` and whether it was truncated.
 
         Returns:
             ``(embedding, truncated)``: float32 CPU tensor ``(D,)`` and a bool.
@@ -221,15 +259,12 @@ class CLIPScorer:
 
         if not isinstance(caption, str) or not caption.strip():
             raise MetricError(f"caption must be a non-empty string, got {caption!r}")
-        cached = self._text_cache.get(caption)
-        if cached is None:
-            tokens = self._tokenizer([caption], context_length=self.context_length)
-            longer = self._tokenizer([caption], context_length=8 * self.context_length)
-            truncated = not torch.equal(tokens, longer[:, : self.context_length])
-            with torch.inference_mode():
-                embedding = self._model.encode_text(tokens.to(self.device))[0].float().cpu()
-            cached = self._text_cache[caption] = (embedding, truncated)
-        return cached
+        tokens = self._tokenizer([caption], context_length=self.context_length)
+        longer = self._tokenizer([caption], context_length=8 * self.context_length)
+        truncated = not torch.equal(tokens, longer[:, : self.context_length])
+        with torch.inference_mode():
+            embedding = self._model.encode_text(tokens.to(self.device))[0].float().cpu()
+        return embedding, truncated
 
     def image_embeddings(self, frames: np.ndarray):
         """Embeddings of every frame, float32 CPU ``(T, D)``, ``batch_size`` frames per forward.
@@ -249,12 +284,13 @@ class CLIPScorer:
                 out.append(self._model.encode_image(batch.to(self.device, model_dtype)).float().cpu())
         return torch.cat(out)
 
-    def score(self, frames: np.ndarray, caption: str) -> ClipScoreResult:
+    def score(self, frames: np.ndarray, caption: str, text: tuple[Any, bool] | None = None) -> ClipScoreResult:
         """CLIP score of a clip: mean over frames of ``100 * max(cos(frame, caption), 0)``.
 
         Args:
             frames: uint8 ``(T, H, W, 3)`` RGB.
             caption: the clip's scene caption.
+            text: ``(embedding, truncated)`` of ``caption`` when already computed (e.g. cached).
 
         Raises:
             VideoError: bad frames.
@@ -262,8 +298,8 @@ class CLIPScorer:
         """
         from .functional.clip_score import clip_score_from_embeddings
 
-        text, truncated = self.text_embedding(caption)
-        per_frame = clip_score_from_embeddings(self.image_embeddings(frames), text)
+        embedding, truncated = text if text is not None else self.text_embedding(caption)
+        per_frame = clip_score_from_embeddings(self.image_embeddings(frames), embedding)
         return ClipScoreResult(float(per_frame.mean()), [float(v) for v in per_frame], truncated)
 
     def config(self) -> dict[str, Any]:
@@ -274,7 +310,7 @@ class CLIPScorer:
         return {
             "model": self.model_name,
             "pretrained": self.pretrained,
-            "quick_gelu": self.quick_gelu,
+            "activation": self.activation,
             "context_length": self.context_length,
             "text_truncation": f"tokenizer truncates captions to {self.context_length} tokens",
             "preprocessing": {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess.items()},

@@ -14,7 +14,7 @@ added here by wrapping those modules' ``forward``).
 
 Output folder: ``checkpoints/checkpoint-NNNNNNN/`` every ``checkpoint_every`` steps (accelerate
 state: optimizer, scheduler, scaler, RNG, sampler; model part = LoRA + conv only), ``train_log.jsonl``
-(step, loss, lr), ``train_config.json``, ``latent_cache/`` and the final ``pipeline/`` that the
+(step, loss, lr), ``train_config.json`` and the final ``pipeline/`` that the
 ``amg`` method loads.
 """
 
@@ -60,7 +60,8 @@ class AMGTrainingConfig:
         checkpoint_every: steps between checkpoints (the last step is always saved).
         resume: ``"latest"`` or a checkpoint folder. seed: every random draw derives from it.
         log_with: accelerate trackers (``tensorboard``, ``wandb``...); ``train_log.jsonl`` always.
-        cache_dir: latent cache folder (default ``<out>/latent_cache``; safe to share between runs).
+        cache_dir: root of the content cache holding the latents (default :func:`amg_bench.cache.cache_root`;
+            entries are keyed by content and encoders, so runs share them safely).
         height, width: training frame size (default: the UNet's sample size in pixels, 256).
         num_frames: frames per clip (16). num_workers: data-loader workers.
         overwrite: start again in an ``out`` that holds a run.
@@ -321,7 +322,7 @@ def train_amg(config: AMGTrainingConfig) -> Path:
     paths = build_cache(
         pipe,
         sources,
-        config.cache_dir or out / "latent_cache",
+        config.cache_dir,
         height=config.height or default_height,
         width=config.width or default_width,
         num_frames=config.num_frames,

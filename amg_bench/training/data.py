@@ -1,15 +1,14 @@
 """Training clips from the benchmark dataset: real clip, avatar render and scene caption per row.
 
-Video columns are read as raw mp4 bytes (``Video(decode=False)``) and decoded with
-:func:`amg_bench.video.read_video`, so no torchcodec decoder is involved and the bytes can be
-hashed for the latent cache.
+Rows come through the one data-access path (:func:`amg_bench.data.hub.load_benchmark`, videos
+left encoded, :func:`~amg_bench.data.hub.video_cell_bytes`), so the mp4 bytes can be hashed for
+the latent cache and are decoded only on a cache miss.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
@@ -22,38 +21,32 @@ ID_COLUMN = "clip_id"
 
 
 def resolve_dataset(dataset: Any, split: str = "train"):
-    """A ``datasets.Dataset`` as given, or ``datasets.load_dataset(path_or_id, split=split)``.
+    """A ``datasets.Dataset`` as given, or the ``split`` of a folder / Hub id, videos left encoded.
 
     Raises:
         DatasetError: the folder / Hub id cannot be loaded or has no such split.
     """
     import datasets
 
+    from ..data.hub import load_benchmark
+
     if isinstance(dataset, datasets.Dataset):
         return dataset
-    target = str(dataset)
-    try:
-        return datasets.load_dataset(target, split=split)
-    except (FileNotFoundError, ValueError, ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
-        raise DatasetError(f"cannot load split {split!r} of dataset {target!r}: {exc}") from exc
-
-
-def _cell_bytes(cell: Any, where: str) -> bytes:
-    if isinstance(cell, dict):
-        if cell.get("bytes"):
-            return cell["bytes"]
-        if cell.get("path") and Path(cell["path"]).is_file():
-            return Path(cell["path"]).read_bytes()
-    raise DatasetError(f"{where} holds no video bytes or readable path")
+    loaded = load_benchmark(str(dataset), decode_videos=False)
+    if split not in loaded:
+        raise DatasetError(f"dataset {str(dataset)!r} has no split {split!r}; it has {sorted(loaded)}")
+    return loaded[split]
 
 
 def iter_clip_sources(dataset) -> Iterator[ClipSource]:
     """One :class:`ClipSource` per row (video bytes, avatar bytes, scene caption).
 
     Raises:
-        DatasetError: a needed column is missing, or a cell holds no video.
+        DatasetError: a needed column is missing, or a cell holds no embedded video.
     """
     import datasets
+
+    from ..data.hub import video_cell_bytes
 
     needed = [ID_COLUMN, VIDEO_COLUMN, CONDITION_COLUMN, CAPTION_COLUMN]
     missing = [c for c in needed if c not in dataset.column_names]
@@ -63,7 +56,8 @@ def iter_clip_sources(dataset) -> Iterator[ClipSource]:
         )
     rows = dataset.select_columns(needed)
     for column in (VIDEO_COLUMN, CONDITION_COLUMN):
-        rows = rows.cast_column(column, datasets.Video(decode=False))
+        if not (isinstance(rows.features[column], datasets.Video) and not rows.features[column].decode):
+            rows = rows.cast_column(column, datasets.Video(decode=False))
     for row in rows:
         clip_id = str(row[ID_COLUMN])
         caption = row[CAPTION_COLUMN]
@@ -71,8 +65,8 @@ def iter_clip_sources(dataset) -> Iterator[ClipSource]:
             raise DatasetError(f"clip {clip_id}: {CAPTION_COLUMN} must be a string, got {type(caption).__name__}")
         yield ClipSource(
             clip_id=clip_id,
-            video=_cell_bytes(row[VIDEO_COLUMN], f"clip {clip_id} column {VIDEO_COLUMN}"),
-            condition=_cell_bytes(row[CONDITION_COLUMN], f"clip {clip_id} column {CONDITION_COLUMN}"),
+            video=video_cell_bytes(row[VIDEO_COLUMN], f"clip {clip_id} column {VIDEO_COLUMN}"),
+            condition=video_cell_bytes(row[CONDITION_COLUMN], f"clip {clip_id} column {CONDITION_COLUMN}"),
             caption=caption,
         )
 

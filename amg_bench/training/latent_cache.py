@@ -2,11 +2,12 @@
 
 The release trains on pre-extracted features (one VAE posterior sample per frame, times
 0.18215; caption features from the frozen text encoder); this cache does the same from the
-dataset rows, once. A file is keyed by content: clip id + SHA-256 of the video bytes, the
-condition bytes and the caption + the identity of the encoders (a hash of their config and
-weights) + the frame size, so a changed clip, VAE or size gives a new file and never a stale one.
-The posterior sample is drawn from a generator seeded by that key (the same file on every run).
-Files are safetensors, written under a temporary name and renamed.
+dataset rows, once. It is the package's content cache (:class:`amg_bench.cache.ContentCache`,
+namespace ``amg_latents``): the settings are the identity of the encoders (a hash of their config
+and weights) and the frame size, the key is the clip id and the SHA-256 of the video bytes, the
+condition bytes and the caption, so a changed clip, VAE or size gives a new file and never a
+stale one. The posterior sample is drawn from a generator seeded by that key (the same file on
+every run).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..errors import DatasetError, VideoError
-from ..files import atomic_path
 from ..video import read_video
 
 CACHE_FORMAT = "amg-latents-v1"
@@ -54,21 +54,30 @@ def module_fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cache_key(source: ClipSource, encoders: str, height: int, width: int, num_frames: int) -> str:
-    """File stem of a clip: ``<safe clip id>-<24 hex digits of the content hash>``."""
-    digest = hashlib.sha256()
-    for part in (
-        CACHE_FORMAT.encode(),
-        source.video,
-        source.condition,
-        source.caption.encode(),
-        encoders.encode(),
-        f"{height}x{width}x{num_frames}".encode(),
-    ):
-        digest.update(len(part).to_bytes(8, "little"))
-        digest.update(part)
+def cache_key(source: ClipSource) -> str:
+    """Entry key of a clip: ``<safe clip id>-<24 hex digits of the content hash>``."""
+    from ..cache import content_digest
+
     safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in source.clip_id)[:80]
-    return f"{safe_id}-{digest.hexdigest()[:24]}"
+    return f"{safe_id}-{content_digest(source.video, source.condition, source.caption)[:24]}"
+
+
+def latent_cache(
+    pipe, root: str | os.PathLike | None, height: int, width: int, num_frames: int, encoders: str | None = None
+):
+    """The :class:`~amg_bench.cache.ContentCache` of a pipeline's encoders at this clip size."""
+    from ..cache import SAFETENSORS, ContentCache
+
+    if encoders is None:
+        encoders = module_fingerprint(pipe.vae) + module_fingerprint(pipe.text_encoder)
+    settings = {
+        "format": CACHE_FORMAT,
+        "encoders": encoders,
+        "height": height,
+        "width": width,
+        "num_frames": num_frames,
+    }
+    return ContentCache("amg_latents", settings, SAFETENSORS, root)
 
 
 def _frames(data: bytes, what: str, num_frames: int) -> np.ndarray:
@@ -96,7 +105,7 @@ def encode_clip(
 def build_cache(
     pipe,
     sources: Iterable[ClipSource],
-    cache_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike | None,
     *,
     height: int,
     width: int,
@@ -104,26 +113,23 @@ def build_cache(
     shard: tuple[int, int] = (0, 1),
     encoders: str | None = None,
 ) -> list[Path]:
-    """Make sure every clip has a cache file; return all files in ``sources`` order.
+    """Make sure every clip has a cache entry; return all entry files in ``sources`` order.
 
+    ``cache_dir`` is the cache root (default :func:`amg_bench.cache.cache_root`).
     ``shard = (index, count)``: this process encodes only the missing clips ``i % count == index``
     (every process returns the full list; call it on all of them, then wait for everyone).
     """
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    if encoders is None:
-        encoders = module_fingerprint(pipe.vae) + module_fingerprint(pipe.text_encoder)
+    cache = latent_cache(pipe, cache_dir, height, width, num_frames, encoders)
     paths = []
     for index, source in enumerate(sources):
-        key = cache_key(source, encoders, height, width, num_frames)
-        path = cache_dir / f"{key}.safetensors"
+        key = cache_key(source)
+        path = cache.path(key)
         paths.append(path)
         if path.is_file() or index % shard[1] != shard[0]:
             continue
         seed = int(key.rsplit("-", 1)[1][:15], 16)
         tensors = encode_clip(pipe, source, height, width, num_frames, seed)
-        with atomic_path(path, suffix=".safetensors") as tmp:
-            save_file(tensors, str(tmp), metadata={"clip_id": source.clip_id, "format": CACHE_FORMAT})
+        cache.put(key, (tensors, {"clip_id": source.clip_id, "format": CACHE_FORMAT}))
     return paths
 
 

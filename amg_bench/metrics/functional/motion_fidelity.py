@@ -34,8 +34,9 @@ import numpy as np
 import torch
 
 from ...errors import MetricError
+from ...results import MOTION_VARIANTS
 
-VARIANTS = ("chamfer", "dmt")
+VARIANTS = MOTION_VARIANTS
 DEFAULT_CHUNK_SIZE = 256
 
 

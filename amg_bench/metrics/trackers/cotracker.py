@@ -15,8 +15,9 @@ Loading (facts from facebookresearch/co-tracker's ``hubconf.py``):
 
 Calling (the DMT protocol): ``predictor(video, grid_size=n, grid_query_frame=q,
 backward_tracking=False)`` with ``video`` float 0-255 shaped ``(1, T, 3, H, W)``; it returns tracks
-``(1, T, n*n, 2)`` in input pixels (and visibilities, which motion fidelity ignores, as DMT
-does). CoTracker places the grid itself; we check that its query-frame points are the shared
+``(1, T, n*n, 2)`` in input pixels and visibilities ``(1, T, n*n)`` (its predictor thresholds
+them at 0.9). A point not visible in a frame is reported not tracked there; whether motion
+fidelity drops such points is the protocol's choice (the DMT script ignores visibility). CoTracker places the grid itself; we check that its query-frame points are the shared
 grid of :func:`~amg_bench.metrics.tracking.grid_points`, which also catches tracks returned in
 the model's 384 x 512 frame instead of the video's pixels.
 """
@@ -91,12 +92,14 @@ class CoTrackerTracker(Tracker):
         device: str = "cpu",
     ):
         self.model_name = model
+        named_dir = repo is not None or bool(os.environ.get(ENV_DIR))
         if repo is None:
-            env_dir = os.environ.get(ENV_DIR)
-            repo = env_dir if env_dir else _KNOWN_MODELS.get(model, (HUB_REPO, ""))[0]
+            repo = os.environ.get(ENV_DIR) or _KNOWN_MODELS.get(model, (HUB_REPO, ""))[0]
         self.repo = str(repo)
         if source is None:
-            source = "local" if Path(self.repo).is_dir() else "github"
+            # A local folder only when the user named one: the default "facebookresearch/co-tracker" is
+            # also a relative path, and a folder of that name in the working directory must never run.
+            source = "local" if named_dir and Path(self.repo).is_dir() else "github"
         if source not in ("github", "local"):
             raise TrackerError(f"source must be 'github' or 'local', got {source!r}")
         self.source = source
@@ -181,19 +184,28 @@ class CoTrackerTracker(Tracker):
             f"and set {ENV_DIR}=<that directory>; or use the weight-free tracker 'klt'"
         )
 
-    def _track(self, video: np.ndarray, grid_size: int, query_frame: int) -> np.ndarray:
+    def _track(self, video: np.ndarray, grid_size: int, query_frame: int) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         num_frames, height, width = video.shape[:3]
         clip = torch.from_numpy(np.ascontiguousarray(video)).to(self.device).permute(0, 3, 1, 2)[None].float()
         with torch.no_grad():
             output = self._predictor(clip, grid_size=grid_size, grid_query_frame=query_frame, backward_tracking=False)
-        tracks = output[0] if isinstance(output, (tuple, list)) else output
+        if not isinstance(output, (tuple, list)) or len(output) < 2:
+            raise TrackerError(
+                f"CoTracker {self.model_name!r} returned {type(output).__name__}, expected (tracks, visibility)"
+            )
+        tracks, visibility = output[0], output[1]
         expected = (1, num_frames, grid_size**2, 2)
         if not isinstance(tracks, torch.Tensor) or tuple(tracks.shape) != expected:
             shape = tuple(tracks.shape) if isinstance(tracks, torch.Tensor) else type(tracks).__name__
             raise TrackerError(f"CoTracker {self.model_name!r} returned tracks {shape}, expected {expected}")
+        if not isinstance(visibility, torch.Tensor) or tuple(visibility.shape) != expected[:3]:
+            shape = tuple(visibility.shape) if isinstance(visibility, torch.Tensor) else type(visibility).__name__
+            raise TrackerError(f"CoTracker {self.model_name!r} returned visibility {shape}, expected {expected[:3]}")
         tracks = tracks[0].float().cpu().numpy()
+        visible = visibility[0].cpu().numpy()
+        visible = visible if visible.dtype == bool else visible > 0.5
         offset = float(np.abs(tracks[query_frame] - grid_points(height, width, grid_size)).max())
         if not offset <= grid_tolerance(height, width):
             raise TrackerError(
@@ -201,7 +213,7 @@ class CoTrackerTracker(Tracker):
                 f"(tolerance {grid_tolerance(height, width):.2f}) for a {height}x{width} video: the tracks are "
                 "not in the video's pixel coordinates or the model places its grid differently"
             )
-        return tracks
+        return tracks, visible
 
     def config(self) -> dict[str, Any]:
         if self._checkpoint_sha256 is None and self.checkpoint is not None:
@@ -220,5 +232,5 @@ class CoTrackerTracker(Tracker):
             "checkpoint_sha256": self._checkpoint_sha256,
             "backward_tracking": False,
             "input": "float 0-255 (1, T, 3, H, W)",
-            "visibility": "ignored",
+            "tracked": "visibility (predictor threshold 0.9)",
         }
