@@ -208,7 +208,10 @@ def full_components(device: str | torch.device = "cpu", dtype: torch.dtype = tor
         unet = UNetMotionModel.from_unet2d(unet2d, adapter)
         controlnet = ControlNetModel.from_unet(unet2d)
         encoder = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)
-        text_encoder = CLIPTextModel(CLIPTextConfig())  # ViT-L/14's text tower: 12 layers, 768 wide
+        text_encoder = CLIPTextModel(  # SD 1.5's: CLIP ViT-L/14's text tower
+            CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+                           max_position_embeddings=77, projection_dim=768, hidden_act="quick_gelu")
+        )  # fmt: skip
         vae = AutoencoderKL(
             block_out_channels=(128, 256, 512, 512),
             layers_per_block=2,
