@@ -90,3 +90,23 @@ def test_noise_is_one_block_tiled(pipe):
     assert latents.shape == (1, 4, 48, 8, 8)
     for block in range(3):
         torch.testing.assert_close(latents[:, :, 16 * block : 16 * (block + 1)], expected, rtol=0, atol=0)
+
+
+def test_guidance_combines_unconditional_first_then_conditional(pipe, monkeypatch):
+    """A UNet answering 1 on the unconditional half and 3 on the conditional one: noise = 1 + 7.5 * (3 - 1)."""
+
+    def unet(sample, *args, **kwargs):
+        out = torch.empty_like(sample)
+        out[0], out[1] = 1.0, 3.0
+        return (out,)
+
+    steps = []
+    monkeypatch.setattr(pipe.unet, "forward", unet)
+    monkeypatch.setattr(
+        pipe.scheduler,
+        "step",
+        lambda noise, t, sample, **kw: steps.append(noise) or SimpleNamespace(prev_sample=sample),
+    )
+    reference, pose = inputs(16)
+    pipe(reference, pose, num_inference_steps=1, guidance_scale=7.5, size=16)
+    torch.testing.assert_close(steps[0], torch.full_like(steps[0], 16.0))
