@@ -217,6 +217,39 @@ def convert_amg(checkpoint, base, out, dtype, overwrite) -> None:
     click.echo(f"AMG pipeline written to {path}")
 
 
+@convert_group.command("magicanimate")
+@click.argument("ckpt_dir")
+@click.option(
+    "--base",
+    default="hub:stable-diffusion-v1-5/stable-diffusion-v1-5",
+    show_default=True,
+    help="Stable Diffusion 1.5 (folder or hub:<owner>/<name>): UNet, text encoder, tokenizer.",
+)
+@click.option("--vae", default="hub:stabilityai/sd-vae-ft-mse", show_default=True, help="The VAE (folder or hub: id).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output pipeline folder.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="dtype the folder is saved in.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def convert_magicanimate(ckpt_dir, base, vae, out, dtype, overwrite) -> None:
+    """Convert the MagicAnimate release (CKPT_DIR: `hf download zcxu-eric/MagicAnimate --local-dir CKPT_DIR`) to a pipeline folder.
+
+    Its temporal_attention/temporal_attention.ckpt is a pickle; it is read with torch.load(weights_only=True)
+    because you named it.
+    """
+    from .methods.magicanimate.convert import convert_release
+
+    report = convert_release(ckpt_dir, out, base=base, vae=vae, dtype=dtype, overwrite=overwrite)
+    click.echo(
+        f"MagicAnimate pipeline written to {report.folder} ({report.motion_tensors} motion-module tensors; "
+        f"spatial UNet weights from {report.spatial_from})"
+    )
+
+
 @main.group("train")
 def train_group() -> None:
     """Train built-in methods on the benchmark dataset (multi-GPU: `accelerate launch $(which amg-bench) train ...`)."""

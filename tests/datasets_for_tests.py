@@ -51,19 +51,25 @@ def write_tiny_dataset(
     split: str = "test",
     fingerprint: str | None = "tinyfingerprint0",
     captions: tuple[str, ...] | list[str] = CAPTIONS,
+    pose_video: bool = False,
 ) -> Path:
-    """Write ``num_clips`` clips into ``folder`` (``data/<split>-*.parquet`` + ``amg_bench_build.json``)."""
+    """Write ``num_clips`` clips into ``folder`` (``data/<split>-*.parquet`` + ``amg_bench_build.json``).
+
+    With ``pose_video`` the clips also get that column (the avatar's texture, brighter).
+    """
     from amg_bench.data.writer import SplitWriter, dataset_features
     from amg_bench.video import encode_mp4
 
     folder = Path(folder)
-    writer = SplitWriter(folder, split, dataset_features())
+    writer = SplitWriter(folder, split, dataset_features(pose_video))
     eye = np.eye(4, dtype=np.float32).tolist()
     for i in range(num_clips):
         real = moving_texture(100 + i, num_frames, size)
         avatar = moving_texture(100 + i, num_frames, size) // 2  # same motion, darker look
+        extra = {"pose_video": {"bytes": encode_mp4(avatar * 2, 8.0), "path": None}} if pose_video else {}
         writer.write(
             {
+                **extra,
                 "clip_id": f"src{i % 2}_{i * 7:06d}",
                 "source_id": f"src{i % 2}",
                 "start_frame": i * 7,

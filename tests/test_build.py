@@ -76,6 +76,9 @@ def test_round_trip_through_load_dataset(built, sources):
     avatar = to_frames(row["avatar_video"])
     assert (avatar.max(axis=-1) < 16).mean() > 0.5
     assert (to_frames(row["video"]).max(axis=-1) < 16).mean() < 0.05
+    # the pose video is DensePose-coloured: mostly the viridis(0) background, the rest palette colours
+    pose = to_frames(row["pose_video"]).astype(int)
+    assert (np.abs(pose - [68, 1, 84]).max(axis=-1) < 12).mean() > 0.5
 
 
 def test_card_matches_the_data(built):
@@ -91,6 +94,7 @@ def test_card_matches_the_data(built):
     for key in ("license", "task_categories", "size_categories", "tags", "pretty_name"):
         assert front[key], key
     assert "pose_video" in card and "Boundary leakage" in card and "2409.01502" in card
+    assert "DensePose fine segmentation" in card and "`mannequin` body model's dominant skinning joint" in card
     info = json.loads((out / BUILD_INFO).read_text())
     assert info["fingerprint"] == report.fingerprint and info["options"]["train_size"] == 20
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]

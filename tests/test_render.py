@@ -91,17 +91,17 @@ def test_each_person_gets_its_palette_colour_lit_by_lambert():
     np.testing.assert_array_equal(colours[0], render_people([facing], QUAD_FACES, camera, [8])[5, 5])  # wraps
 
 
-def test_parts_mode_paints_flat_part_colours(body):
-    labels = np.array([5, 5, 5, 5])
-    image = render_people([quad(1.5, 1.5, 8.5, 8.5)], QUAD_FACES, unit_camera(), [0], "parts", labels)
-    covered = image.any(axis=2)
-    assert covered.sum() == 49 and (image[covered] == PART_COLORS[5]).all()
+def test_parts_mode_paints_each_face_in_its_densepose_colour(body):
+    image = render_people([quad(1.5, 1.5, 8.5, 8.5)], QUAD_FACES, unit_camera(), [0], "parts", np.array([5, 12]))
+    # face 0 is the triangle above the diagonal (row < column), face 1 the one below
+    assert tuple(image[2, 8]) == (64, 70, 136) and tuple(image[8, 2]) == (33, 144, 141)
+    assert tuple(image[0, 0]) == tuple(image[9, 11]) == (68, 1, 84)  # viridis(0) background, not black
+    assert {tuple(c) for c in image[2:9, 2:9].reshape(-1, 3)} == {(64, 70, 136), (33, 144, 141)}
 
-    vertices, faces, part_labels = body
-    image = render_people([vertices], faces, front_camera(), [0], mode="parts", part_labels=part_labels)
-    colours = {tuple(c) for c in image.reshape(-1, 3)} - {(0, 0, 0)}
-    assert colours <= {tuple(c) for c in PART_COLORS}
-    assert len(colours) >= 15  # most of the 24 parts are visible from the front
+    vertices, faces, _ = body
+    parts = np.arange(len(faces)) % 24 + 1
+    image = render_people([vertices], faces, front_camera(), [0], mode="parts", face_parts=parts)
+    assert {tuple(c) for c in image.reshape(-1, 3)} <= {tuple(c) for c in PART_COLORS}
 
 
 def test_rendering_is_byte_identical_and_empty_scenes_are_black(body):
@@ -141,8 +141,12 @@ def test_bad_inputs_raise():
     camera = unit_camera()
     with pytest.raises(ValueError, match="mode"):
         render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0], mode="wire")
-    with pytest.raises(MotionError, match="part_labels"):
+    with pytest.raises(MotionError, match="face_parts"):
         render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0], mode="parts")
+    with pytest.raises(MotionError, match=r"1\.\.24"):
+        render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0], "parts", np.array([0, 3]))
+    with pytest.raises(MotionError, match="one per face"):
+        render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0], "parts", np.array([3]))
     with pytest.raises(MotionError, match="person_indices"):
         render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0, 1])
     with pytest.raises(MotionError, match="faces"):
@@ -164,6 +168,6 @@ def test_vertex_colours_and_background_for_the_demo_frames():
     assert left[0] > left[2] and right[2] > right[0] and left[1] == right[1] == 0  # interpolated, lit
     np.testing.assert_array_equal(render_people([], QUAD_FACES, camera, [], background=backdrop), backdrop)
     with pytest.raises(ValueError, match="vertex_colors"):
-        render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0], "parts", np.zeros(4, int), [red_left])
+        render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0], "parts", np.ones(2, int), [red_left])
     with pytest.raises(MotionError, match="background"):
         render_people([quad(1, 1, 2, 2)], QUAD_FACES, camera, [0], background=backdrop[:5])

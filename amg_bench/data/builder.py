@@ -23,6 +23,7 @@ from ..errors import BuildError
 from ..files import atomic_directory, write_json, write_text
 from ..video import center_crop_box, center_crop_resize, encode_mp4, iter_frames
 from .card import render_card
+from .densepose import body_face_parts, describe_convention
 from .manifest import SourceSpec, load_manifest
 from .sources import Source, load_source
 from .windows import PAPER_TRAIN_SIZE, Window, WindowSpec, assign_splits, needed_frames, people_in_window
@@ -125,9 +126,8 @@ class _FrameStream:
             )
             meshes = list(vertices)
         self.counter[mode] = self.counter.get(mode, 0) + 1
-        return render_people(
-            meshes, self.body.faces, camera, list(people), mode=mode, part_labels=self.body.part_labels
-        )
+        parts = body_face_parts(self.body).labels if mode == "parts" else None  # DensePose convention
+        return render_people(meshes, self.body.faces, camera, list(people), mode=mode, face_parts=parts)
 
     def frames(self, needed: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
         spec = self.source.spec
@@ -290,6 +290,8 @@ def build_dataset(
     for source in loaded:  # sources whose renders are all precomputed pose no body
         if not source.spec.avatar_video or (config.pose_video and not source.spec.pose_video):
             require_body_model(source.motion, body, str(source.spec.motion))
+    rendered_pose = [s.id for s in loaded if config.pose_video and not s.spec.pose_video]
+    pose_parts = body_face_parts(body) if rendered_pose else None  # fails here, before any frame, without them
     features = dataset_features(config.pose_video)
     split_of = {w: name for name, ws in splits.items() for w in ws}
     total = sum(len(ws) for ws in splits.values())
@@ -321,6 +323,7 @@ def build_dataset(
                 {
                     "sources": source_description or describe_sources(loaded),
                     "render": _render_description(config, body),
+                    "pose": _pose_description(loaded, rendered_pose, pose_parts),
                 },
             ),
         )
@@ -375,6 +378,16 @@ def _render_description(config: BuildConfig, body) -> str:
         "The paper renders HumanGaussian avatars instead; precomputed renders can replace these "
         "through the manifest's `avatar_video`."
     )
+
+
+def _pose_description(sources: Sequence[Source], rendered: list[str], parts) -> str:
+    supplied = [s.id for s in sources if s.spec.pose_video]
+    text = f"{describe_convention()}."
+    if rendered:
+        text += f" Rendered from the same posed meshes and cameras for {len(rendered)} source(s); part of each face: {parts.source}."
+    if supplied:
+        text += f" User-supplied DensePose videos (manifest `pose_video`) for: {', '.join(f'`{i}`' for i in supplied)}."
+    return text
 
 
 def _version() -> str:

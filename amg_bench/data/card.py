@@ -93,5 +93,6 @@ def render_card(
         fingerprint=fingerprint,
         source_description=descriptions["sources"],
         render_description=descriptions["render"],
+        pose_description=descriptions.get("pose", ""),
     )
     return str(card)

@@ -7,9 +7,10 @@ numpy, draws two ~3.7k-vertex people at 256x256 in about 10 ms on one core, and 
 elementwise IEEE arithmetic (no BLAS, no transcendental functions), so it gives identical bytes
 on every run and every machine.
 
-Output: people on black (the ``avatar_video`` condition), or coloured by body part (the
-``pose_video`` column); a background image and per-vertex colours are accepted for the demo
-source's synthetic "real" frames.
+Output: people on black (the ``avatar_video`` condition), or coloured by body part in
+DensePose's fine-segmentation convention (the ``pose_video`` column, :mod:`.densepose`); a
+background image and per-vertex colours are accepted for the demo source's synthetic "real"
+frames.
 
 Method: every triangle in front of the camera is set up once (screen-space edge functions and
 the plane of 1/z, which is affine in screen space); the pixel centres inside each triangle's
@@ -32,6 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MotionError
+from .densepose import BACKGROUND as PARTS_BACKGROUND
+from .densepose import NUM_PARTS
+from .densepose import PALETTE as PART_COLORS
 
 NEAR = 0.01  # metres: triangles with a vertex closer than this to the camera plane are culled
 AMBIENT = 0.25  # share of a person's colour lit regardless of the light
@@ -46,15 +50,6 @@ PERSON_COLORS = np.array(
      (0, 114, 178), (213, 94, 0), (204, 121, 167), (200, 200, 200)], dtype=np.uint8,
 )  # fmt: skip
 
-# One colour per SMPL part label 0..23 (JOINT_NAMES order): hues spaced by the golden ratio,
-# so neighbouring labels, and each left/right pair, get clearly different colours.
-PART_COLORS = np.array(
-    [(242, 48, 48), (48, 105, 242), (162, 242, 48), (242, 48, 218), (48, 242, 210), (242, 153, 48),
-     (97, 48, 242), (57, 242, 48), (242, 48, 113), (48, 170, 242), (226, 242, 48), (202, 48, 242),
-     (48, 242, 145), (242, 88, 48), (48, 65, 242), (122, 242, 48), (242, 48, 178), (48, 235, 242),
-     (242, 193, 48), (137, 48, 242), (48, 242, 80), (242, 48, 73), (48, 130, 242), (186, 242, 48)],
-    dtype=np.uint8,
-)  # fmt: skip
 MODES = ("shaded", "parts")
 
 
@@ -143,7 +138,7 @@ def person_bbox(vertices: np.ndarray, camera: Camera) -> tuple[float, float, flo
     return float(u0), float(v0), float(u1), float(v1)
 
 
-def _check_inputs(meshes, faces, person_indices, mode, part_labels) -> tuple[list[np.ndarray], np.ndarray]:
+def _check_inputs(meshes, faces, person_indices, mode, face_parts) -> tuple[list[np.ndarray], np.ndarray]:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     meshes = [_points(mesh, f"meshes[{i}]") for i, mesh in enumerate(meshes)]
@@ -161,13 +156,15 @@ def _check_inputs(meshes, faces, person_indices, mode, part_labels) -> tuple[lis
     if n is not None and faces.size and (faces.min() < 0 or faces.max() >= n):
         raise MotionError(f"'faces' index vertices outside 0..{n - 1}")
     if mode == "parts":
-        if part_labels is None:
-            raise MotionError("mode='parts' needs 'part_labels'")
-        labels = np.asarray(part_labels)
-        if n is not None and labels.shape != (n,):
-            raise MotionError(f"'part_labels' must have shape ({n},), got {labels.shape}")
-        if labels.size and (labels.min() < 0 or labels.max() >= len(PART_COLORS)):
-            raise MotionError(f"'part_labels' must lie in 0..{len(PART_COLORS) - 1}")
+        if face_parts is None:
+            raise MotionError("mode='parts' needs 'face_parts'")
+        labels = np.asarray(face_parts)
+        if labels.shape != (len(faces),) or not np.issubdtype(labels.dtype, np.integer):
+            raise MotionError(
+                f"'face_parts' must be {len(faces)} integers (one per face), got {labels.dtype} {labels.shape}"
+            )
+        if labels.size and (labels.min() < 1 or labels.max() > NUM_PARTS):
+            raise MotionError(f"'face_parts' must lie in 1..{NUM_PARTS} (DensePose part indices)")
     return meshes, faces.astype(np.int64)
 
 
@@ -283,7 +280,7 @@ def render_people(
     camera: Camera,
     person_indices: Sequence[int],
     mode: str = "shaded",
-    part_labels: np.ndarray | None = None,
+    face_parts: np.ndarray | None = None,
     vertex_colors: Sequence[np.ndarray] | None = None,
     background: np.ndarray | None = None,
 ) -> np.ndarray:
@@ -297,24 +294,28 @@ def render_people(
             person keeps its colour across frames.
         mode: ``"shaded"``: person colour times ``AMBIENT + (1 - AMBIENT) * max(n.l, 0)``, with
             interpolated vertex normals facing the camera and a light from above the camera;
-            ``"parts"``: flat ``PART_COLORS[label]`` of the triangle's nearest vertex (unlit).
-        part_labels: (V,) ints in 0..23, needed for ``"parts"``.
+            ``"parts"``: flat ``PART_COLORS[face_parts[f]]`` of the visible face ``f`` (unlit),
+            on ``PARTS_BACKGROUND`` (DensePose's convention, :mod:`.densepose`).
+        face_parts: (F,) DensePose part indices 1..24 of the faces, needed for ``"parts"``.
         vertex_colors: ``"shaded"`` only: per mesh, (V, 3) RGB in [0, 1] interpolated over the
             surface and lit, instead of the person's palette colour (the demo's "real" frames).
         background: (H, W, 3) uint8 image drawn behind the people instead of black.
 
     Returns:
-        (H, W, 3) uint8 image; nearer surfaces hide farther ones; no mesh -> the background.
+        (H, W, 3) uint8 image; nearer surfaces hide farther ones; no mesh -> the background
+        (black, or ``PARTS_BACKGROUND`` in ``"parts"`` mode).
 
     Raises:
         ValueError: unknown ``mode``, or ``vertex_colors`` with ``"parts"``.
         MotionError: inconsistent shapes, indices, labels, colours or background.
     """
-    meshes, faces = _check_inputs(meshes, faces, person_indices, mode, part_labels)
+    meshes, faces = _check_inputs(meshes, faces, person_indices, mode, face_parts)
     h, w = camera.height, camera.width
     colors = _check_colors(vertex_colors, meshes, mode)
     if background is None:
         image = np.zeros((h * w, 3), dtype=np.uint8)
+        if mode == "parts":
+            image[:] = PARTS_BACKGROUND
     else:
         background = np.asarray(background)
         if background.shape != (h, w, 3) or background.dtype != np.uint8:
@@ -331,15 +332,14 @@ def render_people(
 
     pixels = np.flatnonzero(keys != np.iinfo(np.int64).max)
     slot = keys[pixels] & 0xFFFFFFFF
-    tri = all_faces[setup.ids[slot]]  # (K, 3) vertex indices of the visible triangle per pixel
-    py, px = np.divmod(pixels, w)
-    weights = setup.evaluate(slice(0, 3), slot, px, py).T / points[tri, 2]  # perspective-correct:
-    weights /= (weights[:, 0] + weights[:, 1] + weights[:, 2])[:, None]  # w_k / z_k, normalised
-
     if mode == "parts":
-        nearest = tri[np.arange(len(tri)), weights.argmax(axis=1)] % n
-        image[pixels] = PART_COLORS[np.asarray(part_labels, dtype=np.int64)[nearest]]
+        face = setup.ids[slot] % len(faces)  # index into the shared faces (all_faces repeats them per mesh)
+        image[pixels] = PART_COLORS[np.asarray(face_parts, dtype=np.int64)[face]]
     else:
+        tri = all_faces[setup.ids[slot]]  # (K, 3) vertex indices of the visible triangle per pixel
+        py, px = np.divmod(pixels, w)
+        weights = setup.evaluate(slice(0, 3), slot, px, py).T / points[tri, 2]  # perspective-correct:
+        weights /= (weights[:, 0] + weights[:, 1] + weights[:, 2])[:, None]  # w_k / z_k, normalised
         normal = _interpolate(_vertex_normals(points, all_faces)[tri], weights)
         surface = _interpolate(points[tri], weights)
         towards_camera = np.where(_dot(normal, surface) > 0, -1.0, 1.0)
