@@ -114,8 +114,8 @@ def test_a_dataset_without_pose_video_is_refused(tmp_path):
 
 
 def test_evaluate_end_to_end(model_dir, tmp_path):
+    from amg_bench.evaluation.protocols import protocol_scoring
     from amg_bench.evaluation.runner import EvaluationConfig, evaluate
-    from amg_bench.evaluation.scoring import ScoringSettings
     from amg_bench.video import read_video
 
     dataset = write_tiny_dataset(tmp_path / "ds", num_clips=2, size=32, pose_video=True)
@@ -125,7 +125,8 @@ def test_evaluate_end_to_end(model_dir, tmp_path):
         dataset=str(dataset),
         out=tmp_path / "run",
         method_options=options,
-        scoring=ScoringSettings(metrics=("motion",), grid_size=3, eval_size=(32, 32)),
+        protocol="offline",
+        scoring=protocol_scoring("offline", metrics=("motion",), grid_size=3, eval_size=(32, 32)),
         cache_dir=tmp_path / "cache",
         progress=False,
     )

@@ -325,13 +325,7 @@ def render_people(
         return image.reshape(h, w, 3)
 
     n = len(meshes[0])
-    points = camera.to_camera(np.concatenate(meshes))
-    all_faces = np.concatenate([faces + i * n for i in range(len(meshes))])
-    setup = _setup_triangles(_perspective(camera.intrinsics, points), points[:, 2], all_faces, h, w)
-    keys = _zbuffer(setup, h, w)
-
-    pixels = np.flatnonzero(keys != np.iinfo(np.int64).max)
-    slot = keys[pixels] & 0xFFFFFFFF
+    points, all_faces, setup, pixels, slot = _visible(meshes, faces, camera)
     if mode == "parts":
         face = setup.ids[slot] % len(faces)  # index into the shared faces (all_faces repeats them per mesh)
         image[pixels] = PART_COLORS[np.asarray(face_parts, dtype=np.int64)[face]]
@@ -354,6 +348,19 @@ def render_people(
     return image.reshape(h, w, 3)
 
 
+def _visible(meshes: list[np.ndarray], faces: np.ndarray, camera: Camera):
+    """Rasterise meshes in one z-buffer: camera-frame points, concatenated faces, the triangle setup,
+    the covered pixel indices and, per covered pixel, the slot of its visible triangle."""
+    n = len(meshes[0])
+    points = camera.to_camera(np.concatenate(meshes))
+    all_faces = np.concatenate([faces + i * n for i in range(len(meshes))])
+    setup = _setup_triangles(_perspective(camera.intrinsics, points), points[:, 2], all_faces, camera.height,
+                             camera.width)
+    keys = _zbuffer(setup, camera.height, camera.width)
+    pixels = np.flatnonzero(keys != np.iinfo(np.int64).max)
+    return points, all_faces, setup, pixels, keys[pixels] & 0xFFFFFFFF
+
+
 def person_id_map(meshes: Sequence[np.ndarray], faces: np.ndarray, camera: Camera) -> np.ndarray:
     """Which mesh is seen at each pixel: int16 ``(H, W)``, the mesh index, or -1 where none is.
 
@@ -364,15 +371,8 @@ def person_id_map(meshes: Sequence[np.ndarray], faces: np.ndarray, camera: Camer
         MotionError: inconsistent meshes or faces.
     """
     meshes, faces = _check_inputs(meshes, faces, list(range(len(meshes))), "shaded", None)
-    h, w = camera.height, camera.width
-    ids = np.full(h * w, -1, dtype=np.int16)
-    if not meshes or not len(faces):
-        return ids.reshape(h, w)
-    n = len(meshes[0])
-    points = camera.to_camera(np.concatenate(meshes))
-    all_faces = np.concatenate([faces + i * n for i in range(len(meshes))])
-    setup = _setup_triangles(_perspective(camera.intrinsics, points), points[:, 2], all_faces, h, w)
-    keys = _zbuffer(setup, h, w)
-    pixels = np.flatnonzero(keys != np.iinfo(np.int64).max)
-    ids[pixels] = all_faces[setup.ids[keys[pixels] & 0xFFFFFFFF], 0] // n
-    return ids.reshape(h, w)
+    ids = np.full(camera.height * camera.width, -1, dtype=np.int16)
+    if meshes and len(faces):
+        _, all_faces, setup, pixels, slot = _visible(meshes, faces, camera)
+        ids[pixels] = all_faces[setup.ids[slot], 0] // len(meshes[0])
+    return ids.reshape(camera.height, camera.width)
