@@ -11,7 +11,14 @@ import sys
 
 import click
 
-from .cli_options import clip_options, comma_list, protocol_options, scoring_overrides, tracking_options
+from .cli_options import (
+    clip_options,
+    comma_list,
+    person_options,
+    protocol_options,
+    scoring_overrides,
+    tracking_options,
+)
 from .errors import AmgBenchError
 from .results import METRICS
 
@@ -360,6 +367,7 @@ def train_amg_command(
 @protocol_options
 @tracking_options
 @clip_options
+@person_options
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N clips (dataset order).")
 @click.option("--clips", multiple=True, callback=comma_list, help="Only these clip ids (comma-separated; repeatable).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed (each clip adds crc32 of its id).")

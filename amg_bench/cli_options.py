@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from .metrics.clip_score import ACTIVATIONS, DEFAULT_MODEL, DEFAULT_PRETRAINED
-from .results import METRIC_GROUPS, MOTION_VARIANTS
+from .metrics.person_models import DEFAULT_IDENTITY_MODEL, DEFAULT_POSE_MODEL
+from .results import DEFAULT_METRIC_GROUPS, METRIC_GROUPS, MOTION_VARIANTS
 
 PROTOCOL_NAMES = ("full", "paper", "offline")
 MAX_EVAL_SIDE = 4096
@@ -68,7 +69,7 @@ protocol_options = _apply([
     click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="full", show_default=True,
                  help="full: every clip, CoTracker 3; paper: the AMG paper's (CoTracker v1, DMT variant, 5 clips); "
                       "offline: full with the weight-free KLT tracker. Options below override it (recorded as custom)."),
-    click.option("--metrics", default="clip,motion", show_default=True, callback=_choices(METRIC_GROUPS),
+    click.option("--metrics", default=",".join(DEFAULT_METRIC_GROUPS), show_default=True, callback=_choices(METRIC_GROUPS),
                  help=f"Comma-separated metric groups: {', '.join(METRIC_GROUPS)}."),
 ])  # fmt: skip
 
@@ -104,6 +105,15 @@ clip_options = _apply([
 ])  # fmt: skip
 
 
+#: The ``--identity-model`` / ``--pose-model`` group (the per-person metrics).
+person_options = _apply([
+    click.option("--identity-model", default=DEFAULT_IDENTITY_MODEL, show_default=True,
+                 help="DINOv2 checkpoint for identity consistency (Hub id or local folder)."),
+    click.option("--pose-model", default=DEFAULT_POSE_MODEL, show_default=True,
+                 help="VitPose checkpoint for pose accuracy (Hub id or local folder)."),
+])  # fmt: skip
+
+
 def scoring_overrides(values: dict[str, Any]) -> dict[str, Any]:
     """The scoring settings the user gave among a command's option values (the protocol keeps the rest).
 
@@ -113,12 +123,15 @@ def scoring_overrides(values: dict[str, Any]) -> dict[str, Any]:
     from .metrics.tracking import tracker_options
 
     overrides: dict[str, Any] = {
-        "metrics": values["metrics"] or METRIC_GROUPS,
+        "metrics": values["metrics"] or DEFAULT_METRIC_GROUPS,
         "clip_model": values["clip_model"],
         "clip_pretrained": values["clip_pretrained"],
         "clip_dtype": values["clip_dtype"],
         "clip_activation": values["clip_activation"],
     }
+    for key in ("identity_model", "pose_model"):
+        if values.get(key) is not None:
+            overrides[key] = values[key]
     for key in ("tracker", "motion_variants", "grid_size", "eval_size"):
         if values.get(key) is not None:
             overrides[key] = values[key]

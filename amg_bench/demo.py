@@ -23,7 +23,7 @@ class DemoReport:
     built: bool
     runs: dict[str, Path]
     leaderboard: Path
-    clip_skipped: str | None = None
+    skipped: list[str] = field(default_factory=list)
     failures: dict[str, list] = field(default_factory=dict)
 
 
@@ -43,6 +43,7 @@ def run_demo(
     from .evaluation.runner import EvaluationConfig, evaluate
     from .leaderboard import build_leaderboard
     from .metrics.clip_score import clip_download_hint, clip_weights_available
+    from .metrics.person_models import DEFAULT_IDENTITY_MODEL, DEFAULT_POSE_MODEL, person_weights_available
 
     dataset, runs, leaderboard = Path(dataset), Path(runs), Path(leaderboard)
     built = not dataset.exists()
@@ -53,19 +54,32 @@ def run_demo(
     else:
         say(f"using the demo dataset in {dataset}")
 
-    metrics: tuple[str, ...] = ("motion",)
-    skipped = None
+    metrics: list[str] = ["motion"]
+    skipped = []
     if clip_weights_available(clip_model, clip_pretrained):
-        metrics = ("clip", "motion")
+        metrics.insert(0, "clip")
     else:
-        skipped = (
+        skipped.append(
             f"CLIP score skipped: {clip_model}/{clip_pretrained} weights are not on this machine "
             f"(download them once with network access: {clip_download_hint(clip_model, clip_pretrained)}; "
             "then run `make demo` again)"
         )
-        say(skipped)
+    for group, model in (("identity", DEFAULT_IDENTITY_MODEL), ("pose", DEFAULT_POSE_MODEL)):
+        if person_weights_available(model):
+            metrics.append(group)
+        else:
+            skipped.append(
+                f"{group} metrics skipped: {model} is not on this machine (download it once with network "
+                f"access: `hf download {model}`; then run `make demo` again)"
+            )
+    for line in skipped:
+        say(line)
     scoring = protocol_scoring(
-        DEMO_PROTOCOL, metrics=metrics, grid_size=grid_size, clip_model=clip_model, clip_pretrained=clip_pretrained
+        DEMO_PROTOCOL,
+        metrics=tuple(metrics),
+        grid_size=grid_size,
+        clip_model=clip_model,
+        clip_pretrained=clip_pretrained,
     )
     results, failures = {}, {}
     for method in DEMO_METHODS:

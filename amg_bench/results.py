@@ -11,7 +11,7 @@ Schema version 2 (version 1 files are refused with a hint to re-run ``evaluate``
     schema_version: 2
     method:   {name, class, options, config_file, requires, uses_prompt, role}
     dataset:  {id, split, fingerprint, revision}
-    protocol: {name, clip|null, motion|null, num_frames, fps, video_encoding, interval}
+    protocol: {name, clip|null, motion|null, identity|null, pose|null, num_frames, fps, video_encoding, interval}
     metrics:  {<key>: {mean, ci95: [low, high] | null, n, n_sources}}
     diagnostics: {<key>: {mean, ci95, n, n_sources}}     # not ranked (e.g. dropped points)
     num_clips, clips, failures: [{clip_id, reason}], videos_dir (relative), seed, versions, created
@@ -36,7 +36,9 @@ TRACKERS = ("klt", "cotracker")
 #: Motion-fidelity variants (both computed from the same tracks).
 MOTION_VARIANTS = ("chamfer", "dmt")
 #: What ``--metrics`` may name; each produces some of :data:`METRICS`.
-METRIC_GROUPS = ("clip", "motion")
+METRIC_GROUPS = ("clip", "motion", "identity", "pose")
+#: The groups scored unless ``--metrics`` says otherwise (the per-person ones need two more models).
+DEFAULT_METRIC_GROUPS = ("clip", "motion")
 #: Method roles: only ``method`` rows are ranked; references and calibrations are labelled rows.
 ROLES = ("method", "reference", "calibration")
 #: Names of the evaluation protocols (``custom``: settings that match no named protocol).
@@ -91,6 +93,27 @@ METRICS: dict[str, MetricSpec] = {
             "motion",
             "DMT variant on the query points inside the people's frame-0 masks",
         ),
+        _spec(
+            "identity_consistency",
+            "Identity consistency",
+            "identity",
+            "100 x mean cosine of each person's masked crop to their frame-0 crop (DINOv2)",
+        ),
+        _spec(
+            "identity_swap_rate",
+            "Identity swap rate",
+            "identity",
+            "% of (frame, person) crops closer to another person's frame-0 crop than to their own",
+            False,
+        ),
+        _spec(
+            "pose_pck",
+            "Pose PCK@0.1",
+            "pose",
+            "% of keypoints confident in the real frame found within 0.1 x the box side in the generated one",
+        ),
+        _spec("pose_akd", "Pose AKD (px)", "pose", "mean distance of those keypoints, pixels", False),
+        _spec("pose_mkr", "Pose MKR", "pose", "% of those keypoints not detected in the generated frame", False),
     )
 }
 
@@ -166,7 +189,7 @@ class MotionProtocol:
 
 @dataclass(frozen=True)
 class Protocol:
-    """Evaluation settings; ``clip``/``motion`` are ``None`` when that metric was not scored."""
+    """Evaluation settings; ``clip``/``motion``/``identity``/``pose`` are ``None`` when that metric was not scored."""
 
     name: str
     clip: ClipProtocol | None
@@ -175,12 +198,16 @@ class Protocol:
     fps: float
     video_encoding: dict[str, Any] = field(default_factory=dict)
     interval: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] | None = None
+    pose: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "clip": None if self.clip is None else self.clip.to_dict(),
             "motion": None if self.motion is None else self.motion.to_dict(),
+            "identity": self.identity,
+            "pose": self.pose,
             "num_frames": self.num_frames,
             "fps": self.fps,
             "video_encoding": dict(self.video_encoding),
@@ -460,8 +487,8 @@ def _metrics(fields: _Fields, protocol: Protocol, num_clips: int) -> dict[str, M
         sub = fields.obj(key, optional=True)
         if sub is None:
             continue
-        if spec.group == "clip" and protocol.clip is None:
-            raise fields.error("protocol.clip", None, f"must describe the CLIP model when metrics.{key} is present")
+        if spec.group in ("clip", "identity", "pose") and getattr(protocol, spec.group) is None:
+            raise fields.error(f"protocol.{spec.group}", None, f"must describe the model when metrics.{key} is present")
         if spec.group == "motion":
             variant = key.rsplit("_", 1)[1]
             if protocol.motion is None or variant not in protocol.motion.variants:
@@ -505,6 +532,8 @@ def _parse(data: Any, path: Path) -> Results:
         fps=proto.number("fps"),
         video_encoding=proto.mapping("video_encoding", optional=True),
         interval=proto.mapping("interval", optional=True),
+        identity=proto.mapping("identity", optional=True) or None,
+        pose=proto.mapping("pose", optional=True) or None,
     )
     if protocol.fps <= 0:
         raise top.error("protocol.fps", protocol.fps, "must be positive")

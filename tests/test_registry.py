@@ -380,3 +380,11 @@ def test_shuffled_partners_are_a_derangement_preferring_another_source():
     assert one_source == {"c0": "c2", "c1": "c3", "c2": "c0", "c3": "c1"}  # as far apart as possible
     with pytest.raises(MethodError, match="at least two clips"):
         shuffle_partners(["c0"], ["s"])
+
+
+def test_no_baseline_pins_device_or_dtype():
+    # a value in baselines/<name>.yaml counts as an explicit option, which `evaluate --device/--dtype` never override
+    from amg_bench.methods.config import baseline_dirs, load_config
+
+    for path in sorted(baseline_dirs()[0].glob("*.yaml")):
+        assert not {"device", "dtype"} & set(load_config(path)), path

@@ -3,7 +3,7 @@
 Pure logic: validity masks and frame counts in, window start indices and splits out. No IO,
 no torch, so every rule is checked directly by tests.
 
-Rules (DESIGN.md, "The dataset"):
+Rules (the paper and its released code):
 
 * a source video runs at 24 fps; a clip is ``num_frames`` (16) frames taken every
   ``frame_step`` (3rd) source frame, i.e. 8 fps and 2 s, spanning 46 source frames;

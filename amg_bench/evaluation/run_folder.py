@@ -4,6 +4,7 @@
 <out>/run.json              settings the run was started with (a resume must match them)
 <out>/videos/<clip_id>.mp4  generated clips
 <out>/scores/<clip_id>.json one record per clip (written by whichever process scored it)
+<out>/people/<clip_id>.npz  person boxes, real and generated keypoints (with the pose metrics; gallery overlays)
 <out>/scores.jsonl          all records, sorted by clip id (merged by the main process)
 <out>/results.json          means, intervals, failures and provenance
 ```
@@ -30,6 +31,7 @@ SETTINGS_FILE = "run.json"
 SCORES_FILE = "scores.jsonl"
 VIDEOS_DIR = "videos"
 SCORES_DIR = "scores"
+PEOPLE_DIR = "people"
 
 
 class RunFolder:
@@ -53,6 +55,14 @@ class RunFolder:
 
     def record_path(self, clip_id: str) -> Path:
         return self.scores / f"{clip_id}.json"
+
+    def write_people(self, clip_id: str, arrays: Mapping[str, Any]) -> None:
+        """The clip's person boxes and keypoints, as an ``.npz`` of plain arrays (written atomically)."""
+        from ..cache import NPZ
+        from ..files import atomic_path
+
+        with atomic_path(self.root / PEOPLE_DIR / f"{clip_id}.npz", suffix=".npz") as tmp:
+            NPZ.save(tmp, arrays)
 
     def read_record(self, clip_id: str) -> dict[str, Any] | None:
         """The clip's record, or ``None`` if it has none (or an unreadable one, which is redone)."""

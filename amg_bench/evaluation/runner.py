@@ -45,7 +45,7 @@ from .dataset import BenchmarkSplit, ClipInputs, check_columns, clip_seed, open_
 from .protocols import protocol_scoring, recorded_name, select_protocol_clips
 from .provenance import package_versions, utc_now
 from .run_folder import VIDEOS_DIR, RunFolder
-from .scoring import MetricSuite, ScoringSettings, Stopwatch
+from .scoring import PEOPLE_ARRAYS, MetricSuite, ScoringSettings, Stopwatch
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
     lock_name = ".amg_bench.lock" if state.is_main_process else f".amg_bench.rank{state.process_index}.lock"
     with output_lock(run.root, lock_name):
         # 3-4. Metrics, then the method with its weights
-        body = _body_model(config.body_model) if "motion" in scoring.metrics and scoring.foreground else None
+        body = _body_model(config.body_model) if scoring.needs_regions else None
         suite = MetricSuite(scoring, device, body, config.cache_dir, watch)
         method = _build_method(config.method, cls, options, config.device, config.dtype)
         method_record = MethodRecord(
@@ -340,10 +340,14 @@ def _process_clip(
     try:
         with watch("decode"):
             reference = inputs.frames("video")
-        record.update(suite.score(stored, reference, inputs.row))
+        values = suite.score(stored, reference, inputs.row)
     except AmgBenchError as exc:
         video_path.unlink(missing_ok=True)
         return _fail(run, record, "score", exc)
+    people = values.pop(PEOPLE_ARRAYS, None)
+    record.update(values)
+    if people is not None:
+        run.write_people(clip_id, people)
     write_bytes(video_path, data)
     run.write_record(record)
     return True

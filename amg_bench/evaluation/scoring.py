@@ -10,7 +10,15 @@ A clip's record holds, per metric group:
 - ``motion``: ``motion_fidelity_<variant>``, ``motion_points_scored``, ``motion_points_dropped``
   (query points lost in the reference), and with ``foreground`` the same scores restricted to
   the query points inside the people's frame-0 masks (``motion_fidelity_foreground_<variant>``,
-  ``motion_foreground_points``; ``None`` when no kept point lies on a person).
+  ``motion_foreground_points``; ``None`` when no kept point lies on a person);
+- ``identity``: ``identity_consistency``, ``identity_swap_rate`` (``None`` with fewer than two
+  people) and ``identity_crops``, on masked person crops of the generated video;
+- ``pose``: ``pose_pck``, ``pose_akd``, ``pose_mkr`` and ``pose_targets``, keypoints of the
+  generated frames against those of the real frames in the same person boxes.
+
+Person masks and boxes all come from re-rendering each row's people (the one source of person
+regions, :mod:`amg_bench.data.person_regions`); a person visible on fewer than
+``person_min_area`` of the frame's pixels in a frame is skipped there (occlusion, edges).
 """
 
 from __future__ import annotations
@@ -25,8 +33,12 @@ import numpy as np
 from ..errors import MetricError
 from ..metrics.clip_score import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from ..metrics.motion_fidelity import DEFAULT_EVAL_SIZE, check_eval_size
+from ..metrics.person_models import DEFAULT_IDENTITY_MODEL, DEFAULT_POSE_MODEL
 from ..metrics.tracking import DEFAULT_GRID_SIZE
-from ..results import METRIC_GROUPS, MOTION_VARIANTS, motion_key
+from ..results import DEFAULT_METRIC_GROUPS, METRIC_GROUPS, MOTION_VARIANTS, motion_key
+
+#: Key of the per-clip arrays (boxes, real and generated keypoints) the runner stores beside the record.
+PEOPLE_ARRAYS = "_people_arrays"
 
 
 @dataclass(frozen=True)
@@ -47,9 +59,12 @@ class ScoringSettings:
             model, its weights, precision, MLP activation (``auto``/``quick_gelu``/``gelu``) and
             frames per forward. A model named with an ``hf-hub:`` / ``local-dir:`` schema carries
             its own weights, so ``clip_pretrained`` is then ``None``.
+        identity_model, pose_model: DINOv2 and VitPose checkpoints (folder or Hub id).
+        person_min_area: share of the frame a person must show to be embedded / have keypoints.
+        pose_threshold, pose_alpha: keypoint confidence that counts as detected; PCK tolerance.
     """
 
-    metrics: tuple[str, ...] = METRIC_GROUPS
+    metrics: tuple[str, ...] = DEFAULT_METRIC_GROUPS
     tracker: str = "cotracker"
     tracker_options: dict[str, Any] = field(default_factory=dict)
     motion_variants: tuple[str, ...] = MOTION_VARIANTS
@@ -62,6 +77,11 @@ class ScoringSettings:
     clip_dtype: str = "float32"
     clip_activation: str = "auto"
     clip_batch_size: int = 16
+    identity_model: str = DEFAULT_IDENTITY_MODEL
+    pose_model: str = DEFAULT_POSE_MODEL
+    person_min_area: float = 0.002
+    pose_threshold: float = 0.3
+    pose_alpha: float = 0.1
 
     def __post_init__(self) -> None:
         if self.clip_model.partition(":")[0] in ("hf-hub", "local-dir"):
@@ -81,6 +101,10 @@ class ScoringSettings:
         if eval_size is None:
             raise MetricError("eval_size must be (height, width): both videos are tracked at one size")
         object.__setattr__(self, "eval_size", eval_size)
+        for name in ("person_min_area", "pose_threshold", "pose_alpha"):
+            value = getattr(self, name)
+            if not 0 < value < 1:
+                raise MetricError(f"{name} must be between 0 and 1, got {value!r}")
 
     def metric_keys(self) -> list[str]:
         """The per-clip metric keys these settings produce (also the keys of ``results['metrics']``)."""
@@ -89,15 +113,26 @@ class ScoringSettings:
             keys += [motion_key(v) for v in self.motion_variants]
             if self.foreground:
                 keys += [motion_key(f"foreground_{v}") for v in self.motion_variants]
+        if "identity" in self.metrics:
+            keys += ["identity_consistency", "identity_swap_rate"]
+        if "pose" in self.metrics:
+            keys += ["pose_pck", "pose_akd", "pose_mkr"]
         return keys
 
     def diagnostic_keys(self) -> list[str]:
         """Per-clip counts summarised beside the metrics (never ranked)."""
-        if "motion" not in self.metrics:
-            return []
-        return ["motion_points_scored", "motion_points_dropped"] + (
-            ["motion_foreground_points"] if self.foreground else []
-        )
+        keys = []
+        if "motion" in self.metrics:
+            keys += ["motion_points_scored", "motion_points_dropped"]
+            keys += ["motion_foreground_points"] if self.foreground else []
+        keys += ["identity_crops"] if "identity" in self.metrics else []
+        keys += ["pose_targets"] if "pose" in self.metrics else []
+        return keys
+
+    @property
+    def needs_regions(self) -> bool:
+        """Whether scoring renders the people's masks (and so needs the body model)."""
+        return ("motion" in self.metrics and self.foreground) or bool({"identity", "pose"} & set(self.metrics))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -183,6 +218,7 @@ class MetricSuite:
         self.settings = settings
         self.watch = watch or Stopwatch()
         self.clip = self.text = self.fidelity = self.reference_tracker = self.regions = None
+        self.embedder = self.pose = self.reference_pose = None
         if "clip" in settings.metrics:
             from ..metrics.clip_score import CLIPScorer
 
@@ -211,13 +247,20 @@ class MetricSuite:
                 **options,
             )
             self.reference_tracker = CachingTracker(self.fidelity.tracker, cache_root)
-            if settings.foreground:
-                from ..data.body_model import load_body_model
-                from ..data.person_regions import PersonRegionSource
+        if "identity" in settings.metrics:
+            from ..metrics.person_models import IdentityEmbedder
 
-                self.regions = PersonRegionSource(
-                    body if body is not None else load_body_model("mannequin"), cache_root
-                )
+            self.embedder = IdentityEmbedder(settings.identity_model, device)
+        if "pose" in settings.metrics:
+            from ..metrics.person_models import CachingPoseEstimator, PoseEstimator
+
+            self.pose = PoseEstimator(settings.pose_model, device)
+            self.reference_pose = CachingPoseEstimator(self.pose, cache_root)
+        if settings.needs_regions:
+            from ..data.body_model import load_body_model
+            from ..data.person_regions import PersonRegionSource
+
+            self.regions = PersonRegionSource(body if body is not None else load_body_model("mannequin"), cache_root)
 
     def score(self, generated: np.ndarray, reference: np.ndarray, row: dict[str, Any]) -> dict[str, Any]:
         """The clip's metric values and counts.
@@ -243,6 +286,59 @@ class MetricSuite:
             values["caption_truncated"] = bool(result.truncated)
         if self.fidelity is not None:
             values.update(self._motion(generated, reference, row))
+        if self.embedder is not None or self.pose is not None:
+            values.update(self._people(generated, reference, row))
+        return values
+
+    def _people(self, generated: np.ndarray, reference: np.ndarray, row: dict[str, Any]) -> dict[str, Any]:
+        """Identity and pose values of one clip, in the person boxes of the re-rendered masks."""
+        from ..metrics.functional.person_metrics import identity_scores, masked_crop, pose_scores
+
+        if generated.shape != reference.shape:
+            raise MetricError(
+                f"the generated video is {generated.shape} but the real clip is {reference.shape}: "
+                "person metrics compare the two frame by frame in the same person boxes"
+            )
+        height, width = generated.shape[1:3]
+        with self.watch("regions"):
+            regions = self.regions.regions(row, height, width)
+        kept = regions.areas() >= self.settings.person_min_area * height * width
+        boxes = regions.boxes()
+        boxes[~kept] = np.nan
+        values: dict[str, Any] = {}
+        if self.embedder is not None:
+            fill = tuple(round(255 * m) for m in self.embedder.processor.image_mean)
+            jobs = list(zip(*np.nonzero(kept)))
+            with self.watch("identity"):
+                crops = [masked_crop(generated[t], regions.masks[p, t], boxes[p, t], fill) for p, t in jobs]
+                embedded = self.embedder.embed(crops)
+            embeddings = np.zeros((*kept.shape, embedded.shape[1] if len(jobs) else 1), np.float32)
+            for (p, t), vector in zip(jobs, embedded):
+                embeddings[p, t] = vector
+            identity = identity_scores(embeddings, kept)
+            values.update(
+                identity_consistency=identity.consistency,
+                identity_swap_rate=identity.swap_rate,
+                identity_crops=len(jobs),
+            )
+        if self.pose is not None:
+            with self.watch("pose"):
+                real = self.reference_pose.keypoints(reference, boxes)
+                ours = self.pose.keypoints(generated, boxes)
+            sides = np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]) + 1
+            seen = kept
+            pose = pose_scores(
+                real["xy"][seen],
+                real["score"][seen],
+                ours["xy"][seen],
+                ours["score"][seen],
+                sides[seen],
+                self.settings.pose_threshold,
+                self.settings.pose_alpha,
+            )
+            values.update(pose_pck=pose.pck, pose_akd=pose.akd, pose_mkr=pose.mkr, pose_targets=pose.targets)
+            values[PEOPLE_ARRAYS] = {"boxes": boxes.astype(np.float32), "real_xy": real["xy"], "real_score": real["score"],
+                                     "xy": ours["xy"], "score": ours["score"]}  # fmt: skip
         return values
 
     def _motion(self, generated: np.ndarray, reference: np.ndarray, row: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +368,7 @@ class MetricSuite:
         return values
 
     def protocol(self, reference: str = "real") -> dict[str, Any]:
-        """The ``clip`` and ``motion`` entries of ``results['protocol']`` (``None`` when not scored)."""
+        """The ``clip``, ``motion``, ``identity`` and ``pose`` entries of ``results['protocol']`` (``None``: not scored)."""
         clip = motion = None
         if self.clip is not None:
             config = self.clip.config()
@@ -294,7 +390,22 @@ class MetricSuite:
                 "drop_lost": self.settings.drop_lost,
                 "foreground": self.regions is not None,
             }
-        return {"clip": clip, "motion": motion}
+        identity = pose = None
+        if self.embedder is not None:
+            identity = {
+                **self.embedder.config(),
+                "min_area": self.settings.person_min_area,
+                "crop": "the box of the person's visible mask, pixels outside the mask set to the model's mean",
+            }
+        if self.pose is not None:
+            pose = {
+                **self.pose.config(),
+                "threshold": self.settings.pose_threshold,
+                "pck_alpha": self.settings.pose_alpha,
+                "min_area": self.settings.person_min_area,
+                "targets": "keypoints confident in the real frame",
+            }
+        return {"clip": clip, "motion": motion, "identity": identity, "pose": pose}
 
     def cache_stats(self) -> dict[str, dict[str, int]]:
         """Hits and misses of each cache this suite uses."""
@@ -305,6 +416,8 @@ class MetricSuite:
             stats["reference_tracks"] = self.reference_tracker.cache.stats()
         if self.regions is not None:
             stats["person_regions"] = self.regions.cache.stats()
+        if self.reference_pose is not None:
+            stats["reference_keypoints"] = self.reference_pose.cache.stats()
         return stats
 
 
@@ -363,6 +476,11 @@ def score_pair(
 
     from ..video import read_video
 
+    if {"identity", "pose"} & set(settings.metrics):
+        raise MetricError(
+            "identity and pose need the people's masks, which come from a dataset row: use "
+            "`amg-bench evaluate` on a dataset for them"
+        )
     reference_video, generated_video = read_video(reference), read_video(generated)
     suite = MetricSuite(replace(settings, foreground=False), device, cache_root=cache_root)
     values = suite.score(generated_video, reference_video, {"scene_caption": prompt})

@@ -36,6 +36,7 @@ class GalleryColumn:
     slug: str
     source: str
     notes: dict[str, str] = field(default_factory=dict)
+    overlays: dict[str, str] = field(default_factory=dict)
 
     def src(self, clip_id: str) -> str | None:
         """Relative link of a video inside the output folder (``None`` when the cell has a note)."""
@@ -94,8 +95,8 @@ def _row_videos(row: Row, clips: Sequence[str]) -> tuple[dict[str, bytes], dict[
     return videos, notes
 
 
-def _dataset_videos(dataset: str, split: str, clips: Sequence[str]) -> dict[str, dict[str, bytes]]:
-    """``{"real"|"avatar": {clip_id: mp4 bytes}}`` read from the dataset without decoding."""
+def _dataset_videos(dataset: str, split: str, clips: Sequence[str]) -> tuple[dict[str, dict[str, bytes]], dict]:
+    """``({"real"|"avatar": {clip_id: mp4 bytes}}, {clip_id: row})`` read from the dataset without decoding."""
     from ..data.hub import load_benchmark, video_cell_bytes
 
     rows = load_benchmark(dataset, split=split, decode_videos=False)
@@ -107,14 +108,16 @@ def _dataset_videos(dataset: str, split: str, clips: Sequence[str]) -> dict[str,
     if unknown:
         raise DatasetError(f"dataset {dataset!r} split {split!r} has no clips {unknown}; is it the evaluated dataset?")
     out: dict[str, dict[str, bytes]] = {REAL: {}, AVATAR: {}}
+    selected = {}
     for row in rows.select([index[c] for c in clips]):
+        selected[row["clip_id"]] = row
         for kind, column in DATASET_COLUMNS.items():
             where = f"dataset {dataset!r} clip {row['clip_id']!r} column {column!r}"
             data = video_cell_bytes(row[column], where)
             if not _readable(data):
                 raise VideoError(f"{where} is not a readable video")
             out[kind][row["clip_id"]] = data
-    return out
+    return out, selected
 
 
 def collect_gallery(
@@ -130,14 +133,20 @@ def collect_gallery(
     rows = board.rows
     clips = gallery_clips([row.results.clips for row in rows], max_clips)
     columns: list[GalleryColumn] = []
+    cells: list[tuple[GalleryColumn, str, bytes, Row | None]] = []  # what overlays are drawn on
 
-    def add(title: str, slug: str, source: str, videos: dict[str, bytes], notes: dict[str, str]) -> None:
-        columns.append(GalleryColumn(title, slug, source, notes))
+    def add(
+        title: str, slug: str, source: str, videos: dict[str, bytes], notes: dict[str, str], row: Row | None = None
+    ) -> None:
+        column = GalleryColumn(title, slug, source, notes)
+        columns.append(column)
         for clip_id, data in videos.items():
             write_bytes(out_dir / "videos" / slug / f"{clip_id}.mp4", data)
+            cells.append((column, clip_id, data, row))
 
+    dataset_rows: dict = {}
     if dataset is not None:
-        by_kind = _dataset_videos(dataset, split, clips) if clips else {REAL: {}, AVATAR: {}}
+        by_kind, dataset_rows = _dataset_videos(dataset, split, clips) if clips else ({REAL: {}, AVATAR: {}}, {})
         for kind in (REAL, AVATAR):
             add(kind, kind, f"dataset {dataset} ({split})", by_kind[kind], {})
     else:
@@ -150,5 +159,47 @@ def collect_gallery(
     for row in rows:
         if REFERENCE_METHODS.get(row.method) in present:
             continue  # the same videos as the real / avatar column
-        add(row.label, row.slug, str(row.results.path), *_row_videos(row, clips))
+        add(row.label, row.slug, str(row.results.path), *_row_videos(row, clips), row=row)
+    _add_overlays(cells, rows, dataset_rows, out_dir)
     return Gallery(tuple(columns), tuple(clips), missing)
+
+
+def _add_overlays(cells, rows, dataset_rows: dict, out_dir: Path) -> None:
+    """Write an overlay for every gallery cell that has masks (dataset rows) or stored keypoints to draw."""
+    from .overlays import load_people, write_overlay
+
+    masks = _dataset_masks(dataset_rows)
+    posed = [r for r in rows if r.results.protocol.pose is not None]
+    for column, clip_id, data, row in cells:
+        people, which = None, "xy"
+        if row is not None and row.results.protocol.pose is not None:
+            people = load_people(row.results.path, clip_id)
+        elif column.slug == REAL:  # the real clip: the real frames' keypoints, from any run that has them
+            people = next((p for p in (load_people(r.results.path, clip_id) for r in posed) if p is not None), None)
+            which = "real_xy"
+        clip_masks = masks.get(clip_id) if column.slug != AVATAR else None
+        if people is None and clip_masks is None:
+            continue
+        fps = float(dataset_rows[clip_id]["fps"]) if clip_id in dataset_rows else 8.0
+        threshold = next((r.results.protocol.pose.get("threshold", 0.3) for r in posed), 0.3)
+        column.overlays[clip_id] = write_overlay(
+            out_dir, column.slug, clip_id, data, fps, clip_masks, people, which, threshold
+        )
+
+
+def _dataset_masks(dataset_rows: dict) -> dict:
+    """Person masks of the gallery's dataset rows at their stored size (mannequin rows; others need their model)."""
+    if not dataset_rows:
+        return {}
+    from ..data.body_model import load_body_model
+    from ..data.person_regions import PersonRegionSource
+
+    source = None
+    out = {}
+    for clip_id, row in dataset_rows.items():
+        if row.get("smpl") is None or row.get("camera") is None or row.get("body_model", "mannequin") != "mannequin":
+            continue
+        source = source or PersonRegionSource(load_body_model("mannequin"))
+        camera = row["camera"]
+        out[clip_id] = source.regions(row, int(camera["height"]), int(camera["width"])).masks
+    return out

@@ -136,8 +136,9 @@ def protocol_key(results: Results) -> tuple:
         config = json.dumps(m.tracker_config, sort_keys=True)
         motion = (m.tracker, config, m.grid_size, m.eval_size, m.reference, m.drop_lost, m.foreground)
     clips = hashlib.sha256("\n".join(sorted(results.clips)).encode()).hexdigest()
+    people = json.dumps([p.identity, p.pose], sort_keys=True, default=str)
     d = results.dataset
-    return (p.name, clip, motion, p.num_frames, p.fps, results.num_clips, clips, d.split, d.fingerprint)
+    return (p.name, clip, motion, people, p.num_frames, p.fps, results.num_clips, clips, d.split, d.fingerprint)
 
 
 def _tracker_words(motion) -> str:
@@ -206,6 +207,26 @@ def protocol_settings(results: Results) -> tuple[tuple[str, str], ...]:
         )
     else:
         rows.append(("CLIP", "not scored"))
+    if p.identity is not None:
+        i = p.identity
+        rows.append(
+            (
+                "identity",
+                f"{i.get('model')} embeddings of each person's masked crop (outside pixels set to the "
+                f"model's mean colour); a person showing less than {100 * i.get('min_area', 0):g}% of "
+                "the frame is skipped there",
+            )
+        )
+    if p.pose is not None:
+        q = p.pose
+        rows.append(
+            (
+                "pose",
+                f"{q.get('model')} COCO-17 keypoints in the person-mask boxes; targets: keypoints with "
+                f"confidence >= {q.get('threshold')} in the real frame; PCK within {q.get('pck_alpha')} "
+                "x the box's larger side",
+            )
+        )
     encoding = p.video_encoding
     if encoding:
         rows.append(

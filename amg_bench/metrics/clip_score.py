@@ -1,6 +1,6 @@
 """CLIP score of a video against its caption, with open_clip.
 
-Choices (docs/DESIGN.md, "Metrics"):
+Choices:
 - Model: ``open_clip.create_model_and_transforms(model_name, pretrained=...)``; default
   ``ViT-L-14`` with the ``openai`` weights (the weights of ``openai/clip-vit-large-patch14``).
   ``pretrained`` is a tag or a local weights file; ``model_name`` may also use open_clip's
@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import positive_int
 from ..errors import MetricError, MissingWeightsError
 from ..video import check_frames
 
@@ -190,8 +191,7 @@ class CLIPScorer:
             raise MetricError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
         if dtype not in _PRECISIONS:
             raise MetricError(f"dtype must be one of {list(_PRECISIONS)}, got {dtype!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise MetricError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = positive_int(batch_size, "batch_size", MetricError)
         if not pretrained and _schema(model_name)[0] is None:
             raise MetricError(f"pretrained must name CLIP weights (tag or file) for {model_name}, got {pretrained!r}")
         self.model_name = model_name

@@ -1,6 +1,6 @@
 """CLIP score on embeddings: the maths only (no model, no images).
 
-Definition (docs/DESIGN.md, "Metrics"; the usual CLIP score of Hessel et al., as in torchmetrics):
+Definition (the usual CLIP score of Hessel et al., as in torchmetrics):
 per frame ``100 * max(cos(image_embedding, text_embedding), 0)``; a clip's score is the mean over
 its frames. Embeddings are compared after L2 normalisation, in at least float32.
 """

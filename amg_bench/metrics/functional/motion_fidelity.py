@@ -1,6 +1,6 @@
 """Motion fidelity on point tracks: the maths only (no tracker, no video, no model).
 
-Definitions (docs/DESIGN.md, "Metrics"; Yatim et al. "DMT" and the AMG appendix):
+Definitions (Yatim et al. "DMT" and the AMG appendix):
 
 - A tracklet is one point's positions over the ``T`` frames. Its displacements are the ``T - 1``
   differences of consecutive positions, each scaled to unit length. A zero displacement gives a
@@ -33,6 +33,7 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 
+from ...checks import positive_int
 from ...errors import MetricError
 from ...results import MOTION_VARIANTS
 
@@ -149,8 +150,7 @@ def motion_fidelity_scores(
     {'chamfer': 37.5, 'dmt': 25.0}
     """
     wanted = check_variants(variants)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise MetricError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    chunk_size = positive_int(chunk_size, "chunk_size", MetricError)
     gen, ref = _check_pair(generated, reference)
     n, m = gen.shape[1], ref.shape[1]
     if "dmt" in wanted and n != m:
