@@ -31,6 +31,7 @@ BUILTIN_METHODS = {
     "ground-truth": "amg_bench.methods.reference:GroundTruth",
     "avatar": "amg_bench.methods.reference:Avatar",
     "amg": "amg_bench.methods.amg:AMG",
+    "dmt": "amg_bench.methods.dmt:DMT",
 }
 
 
