@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from ...errors import MethodError
-from .components import ddim_from_config
+from .components import ddim_from_config, weight_dtype
 
 
 @dataclass
@@ -83,12 +83,12 @@ def ddim_invert(
     wanted.add(timesteps[-1])
     alphas = scheduler.alphas_cumprod.double()
     alpha_prev = float(scheduler.final_alpha_cumprod)
-    sample = latents.float()
+    sample, dtype = latents.float(), weight_dtype(unet)
     kept: dict[int, torch.Tensor] = {}
     for t in progress(timesteps):
         alpha = float(alphas[t])
         with autocast():
-            eps = unet(sample.to(unet.dtype), t, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
+            eps = unet(sample.to(dtype), t, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
         eps = eps.float()
         clean = (sample - (1.0 - alpha_prev) ** 0.5 * eps) / alpha_prev**0.5
         sample = alpha**0.5 * clean + (1.0 - alpha) ** 0.5 * eps

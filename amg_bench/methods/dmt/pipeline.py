@@ -43,7 +43,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from ...errors import MethodError
 from ...video import check_frames
-from .components import NEGATIVE_PROMPT, ddim_from_config, resize_like_release
+from .components import NEGATIVE_PROMPT, ddim_from_config, resize_like_release, weight_dtype
 from .features import truncated_forward
 from .inversion import InvertedLatents, ddim_invert, inversion_timesteps
 from .latents import frequency_mix, reexpress, renoise, restart_betas
@@ -131,9 +131,9 @@ class DMTPipeline(DiffusionPipeline):
 
     def _autocast(self):
         """The release's float16 autocast around UNet calls (none in float32)."""
-        dtype = self.unet.dtype
-        if dtype in (torch.float16, torch.bfloat16):
-            return torch.autocast(self.unet.device.type, dtype=dtype)
+        weight = next(self.unet.parameters())
+        if weight.dtype in (torch.float16, torch.bfloat16):
+            return torch.autocast(weight.device.type, dtype=weight.dtype)
         return nullcontext()
 
     @torch.no_grad()
@@ -146,12 +146,12 @@ class DMTPipeline(DiffusionPipeline):
             truncation=True,
             return_tensors="pt",
         )
-        return self.text_encoder(tokens.input_ids.to(device))[0].to(self.unet.dtype)
+        return self.text_encoder(tokens.input_ids.to(device))[0].to(weight_dtype(self.unet))
 
     def preprocess_video(self, frames: np.ndarray, height: int, width: int) -> torch.Tensor:
         """uint8 ``(T, H, W, 3)`` -> float ``(T, 3, height, width)`` in [-1, 1], resized as the release resizes."""
         frames = resize_like_release(frames, height, width)
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
         return tensor.float() / 255.0 * 2.0 - 1.0
 
     @torch.no_grad()
@@ -209,19 +209,19 @@ class DMTPipeline(DiffusionPipeline):
         A fresh Adam (``learning_rate``) and ``GradScaler`` (active for a float16 UNet); each of the
         ``optimization_steps`` steps runs the UNet up to up block 1 with the target prompt.
         """
-        unet = self.unet
+        unet, dtype = self.unet, weight_dtype(self.unet)
         with torch.no_grad(), self._autocast():
-            source = truncated_forward(unet, source_latents.to(unet.dtype), timestep, source_embeds)
+            source = truncated_forward(unet, source_latents.to(dtype), timestep, source_embeds)
         source = {name: feature[0] for name, feature in source.items()}
         optimized = latents.detach().clone().float().requires_grad_(True)
         optimizer = torch.optim.Adam([optimized], lr=learning_rate)
-        scaler = torch.amp.GradScaler(optimized.device.type, enabled=unet.dtype == torch.float16)
+        scaler = torch.amp.GradScaler(optimized.device.type, enabled=dtype == torch.float16)
         losses = []
         for _ in range(optimization_steps):
             optimizer.zero_grad()
             with torch.enable_grad():
                 with self._autocast():
-                    target = truncated_forward(unet, optimized.to(unet.dtype), timestep, target_embeds)
+                    target = truncated_forward(unet, optimized.to(dtype), timestep, target_embeds)
                 loss = motion_loss(source, {name: feature[0] for name, feature in target.items()})
                 scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -237,7 +237,7 @@ class DMTPipeline(DiffusionPipeline):
         unet = self.unet
         with self._autocast():
             noise = unet(
-                torch.cat([latents, latents]).to(unet.dtype),
+                torch.cat([latents, latents]).to(weight_dtype(unet)),
                 timestep,
                 encoder_hidden_states=guidance_embeds,
                 return_dict=False,
