@@ -17,6 +17,7 @@ from amg_bench.methods.dmt.features import (
     truncated_forward,
 )
 from amg_bench.methods.dmt.inversion import ddim_invert, inversion_timesteps
+from amg_bench.methods.dmt.loss import motion_loss
 from amg_bench.methods.dmt.pipeline import DMTPipeline
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -147,6 +148,13 @@ def test_guidance_step_lowers_the_loss(pipe):
     latents = randn(1, 4, FRAMES, LATENT_H, LATENT_W, seed=9)
     result = pipe.guidance_step(latents, 501, source, source_embeds, target_embeds, 0.05, 6)
     assert len(result.losses) == 6 and not result.latents.requires_grad
+    # the first loss: source features of the inverted latent with the source prompt, target ones of the latent
+    with torch.no_grad(), FeatureCapture(pipe.unet) as capture:
+        pipe.unet(source, 501, encoder_hidden_states=source_embeds)
+        source_features = {name: f[0] for name, f in capture.features(FRAMES).items()}
+        pipe.unet(latents, 501, encoder_hidden_states=target_embeds)
+        target_features = {name: f[0] for name, f in capture.features(FRAMES).items()}
+    assert result.losses[0] == pytest.approx(motion_loss(source_features, target_features).item(), abs=1e-6)
     assert all(later < earlier for earlier, later in zip(result.losses, result.losses[1:])), result.losses
     # Adam's first step moves an element by the learning rate times g / (|g| + eps): at most lr, mostly lr
     single = pipe.guidance_step(latents, 501, source, source_embeds, target_embeds, 0.05, 1).latents
@@ -169,6 +177,20 @@ def test_initial_latent_is_reexpressed_then_frequency_mixed(pipe):
     from amg_bench.methods.dmt.latents import low_pass
 
     assert torch.allclose(mixed, low_pass(expected, 4) + noise - low_pass(noise, 4), atol=1e-5)
+
+
+def test_denoise_step_is_guided_ddim(pipe):
+    pipe.scheduler.set_timesteps(4)  # 751 -> 501
+    latents = randn(1, 4, FRAMES, LATENT_H, LATENT_W, seed=13)
+    target, negative = randn(1, 16, 32, seed=14), randn(1, 16, 32, seed=15)
+    out = pipe.denoise_step(latents, 751, torch.cat([target, negative]), 10.0)
+    with torch.no_grad():
+        cond = pipe.unet(latents, 751, encoder_hidden_states=target).sample
+        uncond = pipe.unet(latents, 751, encoder_hidden_states=negative).sample
+    eps = uncond + 10.0 * (cond - uncond)
+    a_t, a_prev = pipe.scheduler.alphas_cumprod[751].item(), pipe.scheduler.alphas_cumprod[501].item()
+    x0 = (latents - math.sqrt(1 - a_t) * eps) / math.sqrt(a_t)
+    assert torch.allclose(out, math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps, atol=1e-4)
 
 
 def test_restart_renoises_one_sampling_interval(pipe):
