@@ -16,6 +16,8 @@ from amg_bench.methods.dmt.method import source_prompt
 
 BASELINE = Path(__file__).resolve().parents[1] / "baselines" / "dmt.yaml"
 FAST = {"num_inference_steps": 2, "inversion_steps": 2, "optimization_steps": 2, "height": 16, "width": 24}
+# the tiny tokenizer keeps 16 letters, so the release's prefix would make every prompt alike
+UNPREFIXED = {**FAST, "prompt_prefix": ""}
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -27,7 +29,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def method(model_dir):
-    method = DMT(model=str(model_dir), device="cpu", **FAST)
+    method = DMT(model=str(model_dir), device="cpu", **UNPREFIXED)
     method.load()
     return method
 
@@ -51,11 +53,10 @@ def test_generate_is_the_pipeline_on_the_render_and_caption_deterministic_per_se
     video = method.generate(req)
     check_output(video, req, "dmt")
     assert video.dtype == np.uint8 and video.shape == (4, 32, 32, 3)
-    # by hand: the prefixed caption is the target, the prefixed render description the source; uint8 truncated
+    # by hand: the caption is the target, the render description the source; uint8 truncated
     direct = method.pipeline(
-        "Amazing quality, masterpiece, a woman dances in a park",
-        "Amazing quality, masterpiece, a 3D render of two people as smooth coloured mannequins moving on a black "
-        "background",
+        "a woman dances in a park",
+        "a 3D render of two people as smooth coloured mannequins moving on a black background",
         req.condition,
         negative_prompt="bad quality, distortions, unrealistic, distorted image, watermark, signature",
         generator=torch.Generator().manual_seed(4),
@@ -70,6 +71,17 @@ def test_generate_is_the_pipeline_on_the_render_and_caption_deterministic_per_se
     np.testing.assert_array_equal(video, expected)
     np.testing.assert_array_equal(method.generate(request(seed=4)), video)
     assert np.abs(method.generate(request(seed=5)).astype(int) - video).max() > 0
+
+
+def test_prompts_carry_the_release_prefix():
+    assert DMT().prompts(request()) == (
+        "Amazing quality, masterpiece, a 3D render of two people as smooth coloured mannequins moving on a black "
+        "background",
+        "Amazing quality, masterpiece, a woman dances in a park",
+    )
+    assert DMT(prompt_prefix="", source_prompt="{appearance}").prompts(request())[0] == (
+        "a woman in a red dress; a man in a grey suit"
+    )
 
 
 def test_request_checks_name_the_field(method):
