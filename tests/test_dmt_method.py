@@ -34,7 +34,7 @@ def method(model_dir):
     return method
 
 
-def request(seed=0, frames=4, height=32, width=32, clip_seed=0):
+def request(seed=0, frames=2, height=32, width=32, clip_seed=0):
     condition = np.random.default_rng(clip_seed).integers(0, 256, (frames, 24, 24, 3), dtype=np.uint8)
     return GenerationRequest(
         clip_id=f"clip{clip_seed}",
@@ -52,7 +52,7 @@ def test_generate_is_the_pipeline_on_the_render_and_caption_deterministic_per_se
     req = request(seed=4)
     video = method.generate(req)
     check_output(video, req, "dmt")
-    assert video.dtype == np.uint8 and video.shape == (4, 32, 32, 3)
+    assert video.dtype == np.uint8 and video.shape == (2, 32, 32, 3)
     # by hand: the caption is the target, the render description the source; uint8 truncated
     direct = method.pipeline(
         "a woman dances in a park",
@@ -62,7 +62,7 @@ def test_generate_is_the_pipeline_on_the_render_and_caption_deterministic_per_se
         generator=torch.Generator().manual_seed(4),
         **FAST,
     ).frames[0]
-    assert direct.shape == (4, 16, 24, 3)
+    assert direct.shape == (2, 16, 24, 3)
     import cv2
 
     expected = np.stack(

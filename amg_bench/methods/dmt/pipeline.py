@@ -105,17 +105,24 @@ class DMTPipeline(DiffusionPipeline):
         height: int,
         width: int,
         downsample_factor: int,
-        steps: dict[str, int],
+        num_inference_steps: int,
+        inversion_steps: int,
+        optimization_steps: int,
         lr_range: Sequence[float],
         guidance_scale: float,
     ) -> np.ndarray:
+        """Raise :class:`MethodError` (or ``VideoError`` for ``video``) naming the first bad argument; returns ``video``."""
         for name, value in (("prompt", prompt), ("source_prompt", source_prompt), ("negative_prompt", negative_prompt)):
             if not isinstance(value, str):
                 raise MethodError(f"{name} must be a string, got {type(value).__name__}")
         video = check_frames(video, "video")
-        for name, value in steps.items():
-            if value < (0 if name == "optimization_steps" else 1):
-                raise MethodError(f"{name} must be >= {0 if name == 'optimization_steps' else 1}, got {value}")
+        for name, value, least in (
+            ("num_inference_steps", num_inference_steps, 1),
+            ("inversion_steps", inversion_steps, 1),
+            ("optimization_steps", optimization_steps, 0),
+        ):
+            if value < least:
+                raise MethodError(f"{name} must be >= {least}, got {value}")
         if height % self.vae_scale_factor or width % self.vae_scale_factor:
             raise MethodError(f"height and width must be multiples of {self.vae_scale_factor}, got {height}x{width}")
         latent_h, latent_w = height // self.vae_scale_factor, width // self.vae_scale_factor
@@ -174,7 +181,14 @@ class DMTPipeline(DiffusionPipeline):
     ) -> InvertedLatents:
         """DDIM inversion of clean latents with the source prompt (:func:`.inversion.ddim_invert`)."""
         return ddim_invert(
-            self.unet, latents, source_embeds, self.scheduler, steps, keep, autocast=self._autocast, progress=iter
+            self.unet,
+            latents,
+            source_embeds,
+            self.scheduler,
+            steps,
+            keep,
+            autocast=self._autocast,
+            progress=self.progress_bar,
         )
 
     def initial_latents(
@@ -295,11 +309,6 @@ class DMTPipeline(DiffusionPipeline):
             MethodError / VideoError: a bad argument, named with the value received.
         """
         # 1. Check inputs
-        steps = {
-            "num_inference_steps": num_inference_steps,
-            "inversion_steps": inversion_steps,
-            "optimization_steps": optimization_steps,
-        }
         video = self.check_inputs(
             prompt,
             source_prompt,
@@ -308,7 +317,9 @@ class DMTPipeline(DiffusionPipeline):
             height,
             width,
             downsample_factor,
-            steps,
+            num_inference_steps,
+            inversion_steps,
+            optimization_steps,
             lr_range,
             guidance_scale,
         )
