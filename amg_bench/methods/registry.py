@@ -33,6 +33,7 @@ BUILTIN_METHODS = {
     "frozen": "amg_bench.methods.reference:Frozen",
     "shuffled": "amg_bench.methods.reference:Shuffled",
     "amg": "amg_bench.methods.amg:AMG",
+    "dmt": "amg_bench.methods.dmt:DMT",
     "magicanimate": "amg_bench.methods.magicanimate:MagicAnimate",
 }
 
