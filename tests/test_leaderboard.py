@@ -283,7 +283,7 @@ def test_markdown_ranks_methods_only_and_labels_references_and_calibrations(runs
     assert [line.split(" | ")[0] for line in lines] == ["| 1", "| 2", "| —", "| —"]
     amg = lines[0]
     assert "33.10 ± 1.10 (#1)" in amg and "71.00 ± 3.00 (#1)" in amg and "69.50 ± 3.00 (#1)" in amg
-    assert amg.endswith("| 3 (n < 20) | 0 | n &lt; 20 clips |")
+    assert amg.endswith("| 120 | 3 (n < 20) | 0 | n &lt; 20 clips |")  # points dropped, clips, failures, notes
     gt = lines[2]
     assert "100.00 ± 0.00" in gt and "(#" not in gt and "reference; reads the real clip" in gt
     assert "34.40 ± 1.00 (prompt not read)" in gt and "never reads the prompt" in gt

@@ -117,8 +117,9 @@ def test_table_renders_with_the_measured_values(page):
     assert _column(page, measured, 2)[0] == "33.10 ± 1.10 (#1)"
     assert _column(page, measured, 4)[1] == "56.25 ± 3.25 (#2)"
     assert _column(page, measured, 4)[2] == "99.90 ± 0.08"  # a reference row: no rank
-    assert _column(page, measured, 5) == ["3 (n < 20)"] * 5
-    notes = _column(page, measured, 7)
+    assert _column(page, measured, 5) == ["120"] * 5  # points dropped per clip
+    assert _column(page, measured, 6) == ["3 (n < 20)"] * 5
+    notes = _column(page, measured, 8)
     assert "reference" in notes[2] and "reads the real clip" in notes[2] and notes[4].startswith("calibration")
     assert "1 failed clip(s)" in notes[1]
     settings = dict(

@@ -30,7 +30,7 @@ def _safe_url(url: str) -> str:
 def _group_context(group: ProtocolGroup, board: Leaderboard) -> dict[str, Any]:
     headers = [("Rank", "number"), ("Method", "text")]
     headers += [(f"{METRICS[m].title} {METRICS[m].arrow}", "number") for m in board.metrics]
-    headers += [("Clips", "number"), ("Failures", "number"), ("Notes", "text")]
+    headers += [("Points dropped", "number"), ("Clips", "number"), ("Failures", "number"), ("Notes", "text")]
     rows = []
     for row in group.rows:
         r = row.results
@@ -50,7 +50,14 @@ def _group_context(group: ProtocolGroup, board: Leaderboard) -> dict[str, Any]:
             cells.append(_cell(text, repr(c.mean), tip, "metric"))
         failures = len(r.failures)
         small = r.num_clips < SMALL_N
+        dropped = r.diagnostics.get("motion_points_dropped")
         cells += [
+            _cell(
+                row.points_dropped() or MISSING,
+                None if dropped is None else dropped.mean,
+                "query points lost by the tracker in the reference, per clip (left out of the score)",
+                "metric",
+            ),
             _cell(
                 f"{r.num_clips} (n < {SMALL_N})" if small else r.num_clips, r.num_clips, css="small-n" if small else ""
             ),

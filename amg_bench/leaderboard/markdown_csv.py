@@ -73,7 +73,9 @@ def render_markdown(board: Leaderboard) -> str:
         "avatar render) and calibrations (`frozen`: the first frame held; `shuffled`: another clip's real motion) "
         "are shown beside them, unranked, as the ceiling and the floors. A cell is the mean over clips ± half the "
         "width of its 95% interval over sources (the CSV has both bounds), then the rank; ↑ higher is better, "
-        f"↓ lower is better. Results on fewer than {SMALL_N} clips are flagged. Methods are ordered by "
+        "↓ lower is better. Points dropped: the grid points the tracker lost in the reference clip, per clip on "
+        f"average, left out of both videos' scores. Results on fewer than {SMALL_N} clips are flagged. "
+        "Methods are ordered by "
         f"{METRICS[board.rank_by].title}.",
     ]
     for group in board.groups:
@@ -81,9 +83,9 @@ def render_markdown(board: Leaderboard) -> str:
         lines += ["", f"## {group.name}: protocol `{group.protocol}`{note}", "", "| setting | value |", "|---|---|"]
         lines += [f"| {escape_markdown(k)} | {escape_markdown(v)} |" for k, v in group.settings]
         lines += [""]
-        header = ["Rank", "Method", *titles, "Clips", "Failures", "Notes"]
+        header = ["Rank", "Method", *titles, "Points dropped", "Clips", "Failures", "Notes"]
         lines.append("| " + " | ".join(header) + " |")
-        lines.append("|" + "|".join(["---:", "---", *["---:"] * len(titles), "---:", "---:", "---"]) + "|")
+        lines.append("|" + "|".join(["---:", "---", *["---:"] * len(titles), "---:", "---:", "---:", "---"]) + "|")
         for row in group.rows:
             rank = row.rank_in(board.rank_by)
             cells = [escape_markdown(_metric_text(row, m)) for m in board.metrics]
@@ -91,6 +93,7 @@ def render_markdown(board: Leaderboard) -> str:
                 MISSING if rank is None else str(rank),
                 escape_markdown(row.label),
                 *cells,
+                row.points_dropped() or MISSING,
                 _clips(row),
                 str(len(row.results.failures)),
                 escape_markdown("; ".join(row.notes())) or MISSING,

@@ -80,6 +80,14 @@ class Row:
         cell = self.cells.get(metric)
         return None if cell is None else cell.rank
 
+    def points_dropped(self) -> str:
+        """Mean query points dropped per clip as lost in the reference (of the grid), or ``""`` without motion."""
+        dropped, scored = (self.results.diagnostics.get(k) for k in ("motion_points_dropped", "motion_points_scored"))
+        if dropped is None:
+            return ""
+        total = f" of {dropped.mean + scored.mean:.0f}" if scored is not None else ""
+        return f"{dropped.mean:.0f}{total}"
+
     def notes(self) -> list[str]:
         """What a reader must know to read this row's numbers."""
         notes = []
