@@ -8,12 +8,17 @@
 
 The model runs through ``transformers`` (``AutoProcessor`` + ``AutoModelForImageTextToText``,
 the prompt from the processor's own chat template), so any image-text-to-text checkpoint with a
-chat template works; the default is LLaVA-1.5 7B (``llava-hf/llava-1.5-7b-hf``). Decoding is
+chat template works; the default is LLaVA-1.5 7B (``llava-hf/llava-1.5-7b-hf``). Each image is
+first padded to a square with the processor's mean colour, the image centred, as LLaVA-1.5
+itself does (``image_aspect_ratio: pad``): llava-hf's processor would otherwise resize the short
+side and centre-crop 336x336, cutting the sides off a 16:9 frame and, with them, the people
+and boxes there (:func:`pad_to_square`). Decoding is
 greedy, so a caption depends only on the image, question and model. Requests are batched per
 question; frames are decoded in one pass over the video, holding at most one batch per question.
 
 Each caption is cached as its own JSON file (written atomically), keyed by the video's sha256,
-the frame, the model, the question, the box and the token budget: a rerun, or a crashed run
+the frame, the model, the question, the box, the token budget and the preprocessing (square
+padding or the processor's own crop): a rerun, or a crashed run
 started again, only asks the model for what is missing.
 """
 
@@ -79,6 +84,32 @@ def draw_box(
 
 
 Box = tuple[int, int, int, int]
+
+
+def pad_to_square(image: np.ndarray, fill: Sequence[int]) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 centred on a ``max(H, W)`` square of colour ``fill``.
+
+    The offset is ``(side - W) // 2`` columns and ``(side - H) // 2`` rows, as LLaVA-1.5's own
+    preprocessing pastes it; a square image is returned unchanged.
+    """
+    height, width = image.shape[:2]
+    side = max(height, width)
+    if height == width:
+        return image
+    square = np.empty((side, side, 3), dtype=np.uint8)
+    square[:] = np.asarray(fill, dtype=np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top : top + height, left : left + width] = image
+    return square
+
+
+def processor_fill(processor) -> tuple[int, int, int]:
+    """The padding colour LLaVA uses: the image processor's mean, ``int(255 m)`` per channel (grey when absent)."""
+    image_processor = getattr(processor, "image_processor", processor)
+    mean = getattr(image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+    if isinstance(mean, (int, float)):
+        mean = (mean,) * 3
+    return tuple(int(value * 255) for value in mean)
 
 
 def appearance_key_frame(motion: Motion, person: int, body, frames: Sequence[int]) -> tuple[int, Box]:
@@ -172,6 +203,8 @@ class VLMCaptioner:
         dtype: ``"auto"`` (float16 on GPU, float32 on CPU), ``"float32"``, ``"float16"``, ``"bfloat16"``.
         batch_size: images per ``generate`` call.
         max_new_tokens: answer length budget.
+        pad_square: pad each image to a square with the processor's mean colour first (LLaVA-1.5's
+            own preprocessing); turn it off for models that take any aspect ratio.
 
     Raises:
         MissingWeightsError: the model is not available (the message says how to download it).
@@ -185,6 +218,7 @@ class VLMCaptioner:
         dtype: str = "auto",
         batch_size: int = 4,
         max_new_tokens: int = 120,
+        pad_square: bool = True,
     ) -> None:
         import torch
         from huggingface_hub import constants
@@ -205,7 +239,7 @@ class VLMCaptioner:
         if dtype not in ("float32", "float16", "bfloat16"):
             raise CaptionError(f"dtype must be auto, float32, float16 or bfloat16, got {dtype!r}")
         self.dtype = getattr(torch, dtype)
-        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        self.batch_size, self.max_new_tokens, self.pad_square = batch_size, max_new_tokens, pad_square
         offline = {"local_files_only": bool(constants.HF_HUB_OFFLINE)}
         try:
             self.processor = AutoProcessor.from_pretrained(self.model_id, **offline)
@@ -231,10 +265,19 @@ class VLMCaptioner:
                 f"instruction-tuned image-text-to-text model ({exc})"
             ) from exc
 
+    def prepare(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The images as the processor gets them: padded to squares of the mean colour (``pad_square``)."""
+        if not self.pad_square:
+            return list(images)
+        fill = processor_fill(self.processor)
+        return [pad_to_square(np.asarray(image), fill) for image in images]
+
     def generate(self, images: Sequence[np.ndarray], question: str) -> list[str]:
         """One greedy answer per image (uint8 (H, W, 3) RGB), stripped of the prompt."""
         prompt = self.prompt(question)
-        inputs = self.processor(images=list(images), text=[prompt] * len(images), return_tensors="pt", padding=True)
+        inputs = self.processor(
+            images=self.prepare(images), text=[prompt] * len(images), return_tensors="pt", padding=True
+        )
         inputs = {
             k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
         }
@@ -255,8 +298,17 @@ class CaptionCache:
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
 
-    def path(self, video_sha: str, request: CaptionRequest, model_id: str, max_new_tokens: int) -> Path:
+    def path(
+        self,
+        video_sha: str,
+        request: CaptionRequest,
+        model_id: str,
+        max_new_tokens: int,
+        preprocess: str = "pad-square",
+    ) -> Path:
         key = json.dumps([video_sha, request.frame, model_id, request.question, request.box, max_new_tokens])
+        if preprocess != "crop":  # keys of the captions made before square padding existed stay "crop"
+            key += f"|{preprocess}"
         slug = re.sub(r"[^A-Za-z0-9._-]+", "--", model_id).strip("-")[-80:]
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
         return self.folder / slug / video_sha[:16] / f"{request.frame:07d}_{name}.json"
@@ -315,7 +367,8 @@ def caption_video(
 
     requests = plan_requests(motion, num_video_frames, body, windows)
     video_sha = sha256_file(video)
-    paths = {r: cache.path(video_sha, r, captioner.model_id, captioner.max_new_tokens) for r in requests}
+    preprocess = "pad-square" if getattr(captioner, "pad_square", False) else "crop"
+    paths = {r: cache.path(video_sha, r, captioner.model_id, captioner.max_new_tokens, preprocess) for r in requests}
     answers = {r: cache.get(paths[r]) for r in requests}
     missing = [r for r in requests if answers[r] is None]
     by_frame: dict[int, list[CaptionRequest]] = {}
