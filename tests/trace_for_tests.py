@@ -58,27 +58,27 @@ def trace_rows(body, global_orient, body_pose, betas, transl, extrinsics, image_
 def motion_to_trace(body, motion, track_of, rng):
     """TRACE outputs for a Motion: ``track_of(person, frame)`` gives each row's track id (None: no row).
 
-    Rows come out shuffled, as order is not something a reader may rely on.
+    Each track's world outputs are in its own TRACE world (the camera at the track's first
+    frame). Rows come out shuffled, as order is not something a reader may rely on.
     """
     parts, frames, tracks = [], [], []
     for person in range(motion.num_people):
         mine = [f for f in np.flatnonzero(motion.valid[person]) if track_of(person, f) is not None]
-        if not mine:
-            continue
-        mine = np.asarray(mine)
-        parts.append(
-            trace_rows(
-                body,
-                motion.global_orient[person, mine],
-                motion.body_pose[person, mine],
-                motion.betas[person],
-                motion.transl[person, mine],
-                motion.extrinsics[mine],
-                motion.image_size,
+        for track in sorted({track_of(person, f) for f in mine}):
+            rows = np.asarray([f for f in mine if track_of(person, f) == track])
+            parts.append(
+                trace_rows(
+                    body,
+                    motion.global_orient[person, rows],
+                    motion.body_pose[person, rows],
+                    motion.betas[person],
+                    motion.transl[person, rows],
+                    motion.extrinsics[rows],
+                    motion.image_size,
+                )
             )
-        )
-        frames.append(mine)
-        tracks.append([track_of(person, f) for f in mine])
+            frames.append(rows)
+            tracks.append(np.full(len(rows), track))
     outputs = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     outputs["reorganize_idx"] = np.concatenate(frames)
     outputs["track_ids"] = np.concatenate(tracks)

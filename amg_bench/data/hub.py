@@ -135,17 +135,18 @@ def upload_plan(
             f"{folder} holds symbolic links {links[:5]}: publish uploads only the files a build wrote; "
             "replace the links by the files (or rebuild)"
         )
-    for required in ("README.md", BUILD_INFO):
-        if not (folder / required).is_file():
-            raise BuildError(f"{folder} is not a built dataset: {required} is missing (run `amg-bench build-dataset`)")
+    if not (folder / BUILD_INFO).is_file():
+        raise BuildError(f"{folder} is not a built dataset: {BUILD_INFO} is missing (run `amg-bench build-dataset`)")
     try:
         build = json.loads((folder / BUILD_INFO).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BuildError(f"{folder / BUILD_INFO} is not readable JSON: {exc}") from exc
-    if "part" in build:
+    if isinstance(build, dict) and "part" in build:
         raise BuildError(
             f"{folder} is one part of a sharded build (--shard); join the parts first: amg-bench merge-shards OUT PARTS..."
         )
+    if not isinstance(build, dict) or not (folder / "README.md").is_file():
+        raise BuildError(f"{folder} is not a built dataset: README.md is missing (run `amg-bench build-dataset`)")
     expected = {
         name: digest for split in build.get("splits", {}).values() for name, digest in split.get("files", {}).items()
     }

@@ -96,14 +96,15 @@ def parquet_options(features) -> dict[str, Any]:
     ``embed_storage``) get no compression and PLAIN encoding; every other leaf gets snappy and a
     dictionary. Content-defined chunking and the page index are on.
     """
-    from datasets import config
+    from datasets import Video, config
     from datasets.features.features import require_storage_embed
 
     compression: dict[str, str] = {}
     use_dictionary: list[str] = []
     column_encoding: dict[str, str] = {}
     for column in features.arrow_schema:
-        embed = require_storage_embed(features[column.name])
+        feature = features[column.name]
+        embed = require_storage_embed(feature) or isinstance(feature, Video)  # datasets 4.0's Video lacks embed_storage
         for leaf in _leaf_paths(column.name, column.type):
             compression[leaf] = "none" if embed else "snappy"
             if embed:
