@@ -1,8 +1,8 @@
 """Builds at scale: worker processes, a killed build resumed, --shard parts merged; all equal to one build.
 
-Two small sources named ``film_2`` and ``film_10`` (27 windows each; natural order puts film_2
-first), cut into units of at most 14 windows: 4 units, so two processes, a kill between
-units and three shard groups all have something to split.
+Two small sources named ``film_2`` and ``film_10`` (13 windows each; natural order puts film_2
+first), cut into units of at most 7 windows: 4 units, so two processes, a kill between units
+and three shard groups all have something to split.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from scenes_for_tests import two_people_scene
+from scenes_for_tests import short_scene
 
 import amg_bench.data.builder as builder
 from amg_bench.cli import main
@@ -30,15 +30,15 @@ from amg_bench.data.writer import BUILD_INFO
 from amg_bench.errors import BuildError
 from amg_bench.video import to_frames
 
-CONFIG = dict(train_size=30, resolution=32, chunk_windows=14)
-CLI_OPTIONS = ["--train-size", "30", "--resolution", "32", "--chunk-windows", "14"]
+CONFIG = dict(train_size=16, resolution=16, chunk_windows=7)
+CLI_OPTIONS = ["--train-size", "16", "--resolution", "16", "--chunk-windows", "7"]
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     folder = tmp_path_factory.mktemp("films")
-    return write_demo_sources(folder, seed=5, scenes=[two_people_scene("film_10"), two_people_scene("film_2")])
+    return write_demo_sources(folder, seed=5, scenes=[short_scene("film_10"), short_scene("film_2")])
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +80,11 @@ def no_hidden(folder):
 
 def test_sources_in_natural_order_and_units_in_shards(reference):
     out, report = reference
-    assert report.splits == {"train": 30, "test": 24} and report.units_built == 4
+    assert report.splits == {"train": 16, "test": 10} and report.units_built == 4
     ds = load_benchmark(out, decode_videos=False)
     train = list(ds["train"]["clip_id"])
-    assert train[:27] == [f"film_2_{s:06d}" for s in range(27)]  # film_2 before film_10
-    assert train[27:] == ["film_10_000000", "film_10_000001", "film_10_000002"]
+    assert train[:13] == [f"film_2_{s:06d}" for s in range(13)]  # film_2 before film_10
+    assert train[13:] == ["film_10_000000", "film_10_000001", "film_10_000002"]
     # one shard per unit and split: film_2 (2 units) and film_10's first unit hold train rows
     assert shard_names(out) == [
         "test-00000-of-00002.parquet",
@@ -125,7 +125,7 @@ def test_a_killed_build_resumes_with_the_same_command(manifest, reference, tmp_p
     finished = sorted(p.parent.name for p in units.glob("*/unit.json"))
     assert 1 <= len(finished) < 4 and not out.exists()
     (tmp_path / ".ds.x1y2z3.partial").mkdir()  # what an interrupted final rename leaves
-    (units / ".film_10.0000013-0000026.abc.tmp").mkdir(exist_ok=True)  # a unit killed half-way
+    (units / ".film_10.0000006-0000012.abc.tmp").mkdir(exist_ok=True)  # a unit killed half-way
 
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -157,10 +157,10 @@ def test_overwrite_starts_over(manifest, tmp_path, monkeypatch):
     monkeypatch.setattr(builder, "build_unit", record_and_stop)
     with pytest.raises(KeyboardInterrupt):  # the same command would go on with the second unit...
         build_dataset(manifest, tmp_path / "ds", BuildConfig(**CONFIG), progress=False)
-    assert asked == ["film_2.0000014-0000026"] and (units / built[0]).is_dir()
+    assert asked == ["film_2.0000006-0000012"] and (units / built[0]).is_dir()
     with pytest.raises(KeyboardInterrupt):  # ...--overwrite drops the finished one and starts at the first
         build_dataset(manifest, tmp_path / "ds", BuildConfig(**CONFIG), progress=False, overwrite=True)
-    assert asked[1:] == [built[0]] == ["film_2.0000000-0000013"] and not no_hidden(tmp_path)
+    assert asked[1:] == [built[0]] == ["film_2.0000000-0000005"] and not no_hidden(tmp_path)
 
 
 def test_a_changed_source_redoes_only_its_units(manifest, tmp_path, monkeypatch):
@@ -215,7 +215,7 @@ def test_shards_merge_into_the_single_build(manifest, reference, tmp_path):
         merge_shards(tmp_path / "merged", [parts[0], parts[2]])
     with pytest.raises(BuildError, match=r"given twice \[0\]"):
         merge_shards(tmp_path / "merged", [parts[0], parts[0], parts[1], parts[2]])
-    other = build_dataset(manifest, tmp_path / "other", BuildConfig(**{**CONFIG, "train_size": 31}), shard=(1, 3))
+    other = build_dataset(manifest, tmp_path / "other", BuildConfig(**{**CONFIG, "train_size": 17}), shard=(1, 3))
     with pytest.raises(BuildError, match="part of another build"):
         merge_shards(tmp_path / "merged", [parts[0], other.folder, parts[2]])
 

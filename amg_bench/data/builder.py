@@ -123,6 +123,8 @@ class BuildReport:
     units_built: int = 0
     units_reused: int = 0
     part: tuple[int, int] | None = None
+    unit_seconds: float = 0.0  # wall time of the units built now, summed over units
+    unit_cpu_seconds: float = 0.0  # their CPU time (their process's), summed
 
     @property
     def clips_per_second(self) -> float:
@@ -401,6 +403,7 @@ def build_unit(task: UnitTask, on_row: Callable[[str], None] | None = None) -> d
     Raises:
         VideoError, BuildError: the source cannot be decoded to the end of the unit's windows.
     """
+    started, cpu_started = time.perf_counter(), time.process_time()
     config, unit = task.config, task.unit
     source = load_source(task.spec, config.windows)
     needs_body = not task.spec.avatar_video or (config.pose_video and not task.spec.pose_video)
@@ -428,6 +431,8 @@ def build_unit(task: UnitTask, on_row: Callable[[str], None] | None = None) -> d
             "digests": digests,
             "needed_frames": len(needed_frames([start for start, _ in unit.windows], config.windows)),
             "renders": counter.get("shaded", 0),
+            "seconds": time.perf_counter() - started,
+            "cpu_seconds": time.process_time() - cpu_started,
         }
         work.commit(tmp, unit.id, record)
     finally:
@@ -446,7 +451,7 @@ def _worker_init() -> None:
 
 
 class _OneThreadEnv:
-    """Environment for spawned workers: BLAS pools of one thread, set before their numpy loads."""
+    """Environment for worker processes: BLAS pools of one thread, set before their numpy loads."""
 
     NAMES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -462,8 +467,30 @@ class _OneThreadEnv:
                 os.environ[name] = value
 
 
+# Imported once by the fork server, so each worker starts as a fork of a process that has them.
+WORKER_PRELOAD = ("numpy", "cv2", "av", "torch", "smplx", "datasets", "pyarrow.parquet", "amg_bench.data.builder")
+
+
+def _worker_context():
+    """``forkserver`` with the heavy imports preloaded, else ``spawn``.
+
+    The fork server imports torch, datasets and the rest once; each worker is a fork of it, so
+    N workers do not pay N imports. Neither method forks the caller, which may hold threads
+    (torch's, the progress bar's). Both re-import
+    the calling script as ``__mp_main__`` in each worker, so a script that builds with
+    ``num_proc > 1`` must do so under ``if __name__ == "__main__":``.
+    """
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    return context
+
+
 def _run_units(tasks: list[UnitTask], num_proc: int, bar) -> list[dict[str, Any]]:
-    """Run tasks in this process (``num_proc`` 1) or in a pool of spawned processes; records in task order."""
+    """Run tasks in this process (``num_proc`` 1) or in a pool of worker processes; records in task order."""
     if num_proc <= 1 or len(tasks) <= 1:
 
         def on_row(clip_id: str) -> None:
@@ -471,11 +498,9 @@ def _run_units(tasks: list[UnitTask], num_proc: int, bar) -> list[dict[str, Any]
             bar.update()
 
         return [build_unit(task, on_row) for task in tasks]
-    import multiprocessing
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-    context = multiprocessing.get_context("spawn")
-    with _OneThreadEnv(), ProcessPoolExecutor(min(num_proc, len(tasks)), context, _worker_init) as pool:
+    with _OneThreadEnv(), ProcessPoolExecutor(min(num_proc, len(tasks)), _worker_context(), _worker_init) as pool:
         futures = {pool.submit(build_unit, task): index for index, task in enumerate(tasks)}
         records: list[dict[str, Any] | None] = [None] * len(tasks)
         pending = set(futures)
@@ -667,6 +692,8 @@ def build_dataset(
         units_built=len(built),
         units_reused=len(records) - len(built),
         part=shard,
+        unit_seconds=sum(r["seconds"] for r in built),
+        unit_cpu_seconds=sum(r["cpu_seconds"] for r in built),
     )
 
 

@@ -1,8 +1,11 @@
 """Load a built dataset (local folder or Hub repo) and publish a folder to the Hub.
 
 Both sides are the libraries' own calls: ``datasets.load_dataset`` reads the card's ``configs``
-and ``huggingface_hub`` uploads the folder. What this module adds is validation and a
-readable summary (``amg-bench info``) and an upload plan (``--dry-run``).
+and ``huggingface_hub`` commits the folder. What this module adds is validation, a readable
+summary (``amg-bench info``) and an upload plan (``--dry-run``) that makes publishing twice
+safe: one commit uploads exactly the files the build info lists (sha256 checked) and deletes
+the repo's ``data/`` files an older build left, which the card's ``data/<split>-*`` patterns
+would otherwise also load.
 """
 
 from __future__ import annotations
@@ -210,6 +213,7 @@ def publish(
 
     Raises:
         BuildError: see :func:`upload_plan`; a shard that changed while being uploaded.
+        AmgBenchError: the Hub cannot be reached (offline, no network).
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
@@ -225,7 +229,7 @@ def publish(
         exists = api.repo_exists(repo_id, repo_type="dataset")
     except (HfHubHTTPError, OfflineModeIsEnabled, OSError) as exc:
         if not dry_run:
-            raise
+            raise AmgBenchError(f"cannot reach the Hub to publish datasets/{repo_id}: {exc}") from exc
         plan.notes.append(f"cannot reach the Hub ({type(exc).__name__}): the repo's stale files are not listed")
         return plan
     if exists:
