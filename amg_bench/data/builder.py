@@ -533,15 +533,12 @@ def describe_sources(sources: Sequence[Source]) -> str:
 
 
 def _source_digests(records: Sequence[dict]) -> dict[str, list[list]]:
-    """Per split, ``[source_id, rows, digest]`` in natural source order, from unit records in unit order."""
+    """Per split, ``[source_id, rows, digest]`` in row order, from unit records in unit (= row) order."""
     rows: dict[str, dict[str, list[str]]] = {}
     for record in records:
         for split, digests in record["digests"].items():
             rows.setdefault(split, {}).setdefault(record["source_id"], []).extend(digests)
-    return {
-        split: [[sid, len(d), source_digest(d)] for sid, d in sorted(by.items(), key=lambda kv: natural_key(kv[0]))]
-        for split, by in rows.items()
-    }
+    return {split: [[sid, len(d), source_digest(d)] for sid, d in by.items()] for split, by in rows.items()}
 
 
 def _plan_digest(units: Sequence[BuildUnit], content: dict) -> str:
@@ -749,13 +746,17 @@ def _assemble(
 
 
 def _combine_source_digests(pieces: Sequence[tuple[Path, dict]]) -> dict[str, list[list]]:
-    """Per split, ``[source_id, rows, digest]`` in natural source order, from unit or part records."""
+    """Per split, ``[source_id, rows, digest]`` in row order, from unit records or part records (in row order).
+
+    The order is kept, not re-sorted: a dataset whose shards were put together in another
+    order holds its rows in another order, and gets another fingerprint.
+    """
     unit_records = [record for _, record in pieces if "digests" in record]
     combined = _source_digests(unit_records) if unit_records else {}
     for _, record in pieces:
         for split, entries in record.get("source_digests", {}).items():
             combined.setdefault(split, []).extend(entries)
-    return {split: sorted(entries, key=lambda e: natural_key(e[0])) for split, entries in sorted(combined.items())}
+    return dict(sorted(combined.items()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ encoder was given and from every other value of every row:
   parameters, camera) and, per video column, the uint8 frames it encodes (shape and bytes);
 * ``source_digest``: sha256 of the row digests of one (split, source), in start order;
 * ``dataset_fingerprint``: sha256 of the content options and, per split in name order, each
-  source's (id, rows, digest) in natural source order; the first 16 hex digits.
+  source's (id, rows, digest) in row order (sources in natural order); the first 16 hex digits.
 
 Source digests compose: a build run in one process, in many, or as ``--shard I/N`` parts merged
 afterwards gives the same fingerprint whenever it gives the same rows.
@@ -52,7 +52,8 @@ def source_digest(row_digests: Iterable[str]) -> str:
 def dataset_fingerprint(options: Mapping[str, Any], splits: Mapping[str, Iterable[tuple[str, int, str]]]) -> str:
     """16 hex digits over the content options and every split's ``(source_id, rows, source_digest)`` list.
 
-    ``splits`` lists sources in row order (the builder's natural source order).
+    ``splits`` lists sources in row order (the builder's natural source order); another order is
+    another dataset, with another fingerprint.
     """
     payload = {
         "version": FINGERPRINT_VERSION,
