@@ -320,7 +320,7 @@ def panning_camera(frames=FRAMES):
 
 
 def two_walkers(extrinsics):
-    """person0 in frames 0-59, person1 in 20-79: the second track starts its own TRACE world at frame 20."""
+    """person0 in frames 0-59, person1 in 20-79: each track starts its own TRACE world at its first frame."""
     gt = ground_truth(depths=(5.0, 6.0, 5.5))
     valid = np.zeros_like(gt.valid)
     valid[0, :60] = True
@@ -329,7 +329,10 @@ def two_walkers(extrinsics):
 
 
 def walkers_track(person, frame):
-    return {0: 1, 1: 2}.get(person)
+    """person0: track 1; person1: track 2, lost at 50-51, back as track 5 (a new TRACE world from frame 52)."""
+    if person == 0:
+        return 1
+    return 2 if frame < 50 else None if frame < 52 else 5
 
 
 def _meshes(body, motion, frame):
@@ -354,18 +357,18 @@ def test_a_moving_camera_is_derived_from_traces_world_outputs(body, tmp_path):
     rows = read_trace_results(
         save_trace(tmp_path / "pan.npz", motion_to_trace(body, truth, walkers_track, np.random.default_rng(4)))
     )
-    motion, _ = trace_to_motion(rows, body, SIZE, FRAMES)  # on by default: the file has world outputs
+    motion, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 5)])  # on by default: the file has world outputs
     # the world is TRACE's world of the first person: the camera frame at frame 0
     to_first = truth.extrinsics[0]
     expected = np.einsum("nij,jk->nik", truth.extrinsics, np.linalg.inv(to_first))
-    np.testing.assert_allclose(motion.extrinsics, expected, atol=1e-5)  # frames 60-79 too, seen by person1 only
+    np.testing.assert_allclose(motion.extrinsics, expected, atol=1e-5)  # frames 60-79 too, seen by track 5 only
     for frame in (0, 30, 70):
         ours, _ = _meshes(body, motion, frame)
         theirs, _ = _meshes(body, truth, frame)
         for a, b in zip(ours, theirs):
             np.testing.assert_allclose(a, b @ to_first[:3, :3].T + to_first[:3, 3], atol=2e-4)  # world-frame bodies
     # the renders are those of the camera-frame bodies, as with a static camera
-    static, _ = trace_to_motion(rows, body, SIZE, FRAMES, camera="static")
+    static, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 5)], camera="static")
     np.testing.assert_array_equal(static.extrinsics, np.repeat(np.eye(4)[None], FRAMES, 0))
     for frame in (5, 40, 75):
         moving_view, static_view = _render(body, motion, frame), _render(body, static, frame)

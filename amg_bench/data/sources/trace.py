@@ -44,11 +44,11 @@ order of precedence: given per frame (``--extrinsics``); derived from TRACE's ow
 camera outputs (the default when the file has them); or the identity (a static camera whose
 frame is the world). Derived: a row's body is the same rigid body in both frames, so
 ``R_cw = R_cam R_world^T`` and ``t_cw = p_cam - R_cw p_world`` (both ``p`` the hip midpoint) is
-the camera of that frame in that track's world. The tracks' worlds (each the camera frame at
-the track's first frame) are brought into the first kept person's world by the mean transform
-over the frames they share with the persons already aligned (or, without a shared frame, the
-camera interpolated at the track's first frame); a frame's camera is the mean (rotation mean,
-translation mean) over its persons; frames with nobody take the camera interpolated between
+the camera of that frame in that track's world. The kept tracks' worlds (each the camera frame
+at the track's first frame; merged tracks keep their own) are brought into the first track's
+world by the mean transform over the frames they share with the tracks already aligned (or,
+without a shared frame, the camera interpolated at the track's first frame); a frame's camera
+is the mean (rotation mean, translation mean) over its tracks; frames with nobody take the camera interpolated between
 their neighbours (held at the ends). With one world and one camera per frame, ``transl`` is a
 trajectory in a fixed world and the extrinsics move with the camera.
 
@@ -467,14 +467,15 @@ class CameraEstimate:
 
 
 def trace_cameras(rows: TraceRows, people: Sequence[PersonRows], num_frames: int) -> CameraEstimate:
-    """One world-to-camera transform per video frame, in the first person's TRACE world.
+    """One world-to-camera transform per video frame, in the TRACE world of the first track.
 
     For a row, ``R_cw = R_cam R_world^T`` and ``t_cw = p_cam - R_cw p_world`` (``R``: the root
     rotations ``smpl_thetas[:3]`` / ``world_global_rots``; ``p``: ``cam_trans`` / ``world_trans``,
-    both the hip midpoint). Each later person's world is mapped into the world built so far by
-    ``A = mean_f C(f)^-1 C_p(f)`` over the frames it shares with it (or at its first frame, with
-    the camera interpolated there); a frame's camera is the mean over its persons of
-    ``C_p(f) A_p^-1`` (rotation mean, translation mean).
+    both the hip midpoint). Tracks are taken by first frame (each has its own world, also when
+    several were merged into one person); each later track's world is mapped into the world
+    built so far by ``A = mean_f C(f)^-1 C_k(f)`` over the frames it shares with it (or at its
+    first frame, with the camera interpolated there); a frame's camera is the mean over its
+    tracks of ``C_k(f) A_k^-1`` (rotation mean, translation mean).
 
     Raises:
         MotionError: the file lacks ``world_global_rots`` / ``world_trans``.
@@ -483,15 +484,18 @@ def trace_cameras(rows: TraceRows, people: Sequence[PersonRows], num_frames: int
 
     if rows.world_rots is None or rows.world_trans is None:
         raise MotionError(f"TRACE results file {rows.path} has no world outputs ({', '.join(WORLD_KEYS)})")
+    tracks = [
+        person.rows[rows.track[person.rows] == track] for person in people for track in person.track_ids
+    ]  # one TRACE world per track, even when tracks were merged into one person
+    tracks = sorted((t for t in tracks if len(t)), key=lambda t: (int(rows.frame[t].min()), int(rows.track[t[0]])))
     per_frame: dict[int, list[tuple[Rotation, np.ndarray]]] = {}
-    for person in people:
-        mine = person.rows
+    for mine in tracks:
         r_cam = Rotation.from_rotvec(rows.thetas[mine, :3])
         r_world = Rotation.from_rotvec(rows.world_rots[mine])
         r_cw = r_cam * r_world.inv()
         t_cw = rows.cam_trans[mine] - r_cw.apply(rows.world_trans[mine])
         frames = rows.frame[mine]
-        if per_frame:  # bring this person's world into the first person's: A = C_ref^-1 C_p
+        if per_frame:  # bring this track's world into the first track's: A = C_ref^-1 C_k
             known = np.array(sorted(per_frame))
             shared = [i for i, f in enumerate(frames) if int(f) in per_frame] or [0]
             pieces = []
