@@ -141,6 +141,28 @@ def same_output(a: Path, b: Path) -> bool:
     return True
 
 
+STARTUP = """
+import sys, time
+from concurrent.futures import ProcessPoolExecutor
+from amg_bench.data.builder import _OneThreadEnv, _worker_context, _worker_init
+def ready(_):
+    return time.perf_counter()
+if __name__ == "__main__":
+    count = int(sys.argv[1])
+    started = time.perf_counter()
+    with _OneThreadEnv(), ProcessPoolExecutor(count, _worker_context(), _worker_init) as pool:
+        print(max(pool.map(ready, range(count))) - started)
+"""
+
+
+def worker_startup(tmp: Path, count: int) -> float:
+    """Seconds from creating the build's worker pool (the same context and initializer) to all ``count`` ready."""
+    script = tmp / "startup_child.py"
+    script.write_text(STARTUP)
+    result = subprocess.run([sys.executable, str(script), str(count)], check=True, capture_output=True, text=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
 def sweep(tmp: Path, counts: list[int], sources: int, frames: int) -> None:
     """Build one corpus of ``sources`` sources with each process count; print clips/s and efficiency."""
     folder = tmp / "sweep_sources"
@@ -176,6 +198,17 @@ def sweep(tmp: Path, counts: list[int], sources: int, frames: int) -> None:
         "CPU s/clip: CPU time of the workers' units per clip (equal across rows: no work added by parallelism); "
         "load: the 1-minute load average when the build ended (other processes on the same cores)"
     )
+    for count in counts:
+        if count == 1:
+            continue
+        startup = worker_startup(tmp, count)
+        one, many = base["unit_cpu_seconds"], results[count]["unit_cpu_seconds"]
+        print(
+            f"{count} processes on {count} cores of their own: one process needs its units' {one:.1f} CPU-s, "
+            f"{count} need start-up {startup:.1f}s (measured now) + {many:.1f} CPU-s / {count} = "
+            f"{startup + many / count:.1f}s: {one / (startup + many / count):.2f}x "
+            "(a bound from CPU time measured here, not a measured speed-up)"
+        )
 
 
 def main() -> None:
