@@ -215,7 +215,9 @@ def test_shards_merge_into_the_single_build(manifest, reference, tmp_path):
         assert f"built part {index}/3" in code.output
         parts.append(tmp_path / f"part{index}")
     infos = [json.loads((p / BUILD_INFO).read_text())["part"] for p in parts]
-    assert [info["group"] for info in infos] == [["film_2", "film_2"], [], ["film_10", "film_10"]]
+    assert [info["group"] for info in infos] == [["film_2"], [], ["film_10"]]
+    with pytest.raises(BuildError, match=r"--shard 3/3: I must be in 0..N-1"):
+        build_dataset(manifest, tmp_path / "bad", BuildConfig(**CONFIG), shard=(3, 3))
     with pytest.raises(BuildError, match="one part of a sharded build"):
         upload_plan(parts[0], "me/ds")
     with pytest.raises(BuildError, match=r"parts 0..2 of 3 exactly once: missing \[1\]"):

@@ -582,8 +582,8 @@ def build_dataset(
     started = time.perf_counter()
     out = Path(out)
     _check_out(out, overwrite)
-    if isinstance(shard, str):
-        shard = parse_shard(shard)
+    if shard is not None:
+        shard = parse_shard(shard if isinstance(shard, str) else "/".join(map(str, shard)))
     if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
         raise BuildError(f"num_proc must be a positive integer, got {num_proc!r}")
     specs = load_manifest(sources) if isinstance(sources, (str, Path)) else list(sources)
@@ -661,7 +661,7 @@ def build_dataset(
                 "index": shard[0],
                 "count": shard[1],
                 "plan": plan,
-                "group": [task.unit.source_id for task in tasks],
+                "group": list(dict.fromkeys(task.unit.source_id for task in tasks)),
                 "descriptions": descriptions,
                 "needed_frames": sum(r["needed_frames"] for r in records),
                 "renders": sum(r["renders"] for r in records),
