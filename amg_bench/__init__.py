@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "build_dataset": "amg_bench.data.builder",
     "BuildConfig": "amg_bench.data.builder",
+    "merge_shards": "amg_bench.data.builder",
     "load_benchmark": "amg_bench.data.hub",
     "publish": "amg_bench.data.hub",
     "dataset_info": "amg_bench.data.hub",

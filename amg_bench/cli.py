@@ -52,6 +52,13 @@ def main() -> None:
 @click.option("--split-gap", is_flag=True, help="Drop test windows that overlap a train window.")
 @click.option("--resolution", type=int, default=256, show_default=True, help="Side of the square clips.")
 @click.option(
+    "--window-stride",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Candidate starts every K source frames (1: every frame, the paper's).",
+)
+@click.option(
     "--body-model",
     default="mannequin",
     show_default=True,
@@ -60,31 +67,107 @@ def main() -> None:
 )
 @click.option("--pose-video", is_flag=True, help="Also write the body-part 'pose_video' column.")
 @click.option("--license", "license_", default=None, help="Dataset licence for the card (default: other).")
+@click.option("--license-name", default=None, help="With --license other: the terms' short name for the card.")
+@click.option("--license-link", default=None, help="With --license other: a URL or repo file with the terms.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the demo source.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@click.option(
+    "--num-proc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes, one build unit (a source or a chunk of one) each; same output as 1.",
+)
+@click.option(
+    "--chunk-windows",
+    type=click.IntRange(min=1),
+    default=2048,
+    show_default=True,
+    help="Most windows per build unit (the grain of --num-proc and of resuming).",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Build only the I-th (0..N-1) of N source groups into --out; join the parts with merge-shards.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder and drop a killed build's work.")
 def build_dataset_command(
-    manifest, demo, out, train_size, test_size, split_gap, resolution, body_model, pose_video, license_, seed, overwrite
+    manifest,
+    demo,
+    out,
+    train_size,
+    test_size,
+    split_gap,
+    resolution,
+    window_stride,
+    body_model,
+    pose_video,
+    license_,
+    license_name,
+    license_link,
+    seed,
+    num_proc,
+    chunk_windows,
+    shard,
+    overwrite,
 ):
-    """Build the avatar-motion dataset folder (parquet shards + card), ready for load_dataset/publish."""
-    from .data.builder import BuildConfig, build_dataset
+    """Build the avatar-motion dataset folder (parquet shards + card), ready for load_dataset/publish.
+
+    A killed build resumes when the same command runs again: finished units are kept.
+    """
+    from .data.builder import BuildConfig, build_dataset, parse_shard
     from .data.demo import build_demo_dataset
+    from .data.windows import WindowSpec
     from .errors import BuildError
 
     if bool(manifest) == bool(demo):
         raise BuildError("give exactly one of --manifest FILE or --demo")
     options = dict(
-        test_size=test_size, split_gap=split_gap, resolution=resolution, body_model=body_model, pose_video=pose_video
+        test_size=test_size,
+        split_gap=split_gap,
+        resolution=resolution,
+        windows=WindowSpec(stride=window_stride),
+        body_model=body_model,
+        pose_video=pose_video,
+        chunk_windows=chunk_windows,
+        license_name=license_name,
+        license_link=license_link,
     )
     if license_:
         options["license"] = license_
+    run = dict(overwrite=overwrite, num_proc=num_proc, shard=parse_shard(shard) if shard else None)
     if demo:
-        report = build_demo_dataset(out, seed=seed, train_size=train_size, overwrite=overwrite, **options)
+        report = build_demo_dataset(out, seed=seed, train_size=train_size, **run, **options)
     else:
         if train_size is not None:
             options["train_size"] = train_size
-        report = build_dataset(manifest, out, BuildConfig(**options), overwrite=overwrite)
+        report = build_dataset(manifest, out, BuildConfig(**options), **run)
+    counts = ", ".join(f"{name} {count}" for name, count in report.splits.items()) or "no"
+    reused = f"; {report.units_reused} finished unit(s) kept from a previous run" if report.units_reused else ""
+    if report.part is not None:
+        index, count = report.part
+        click.echo(
+            f"built part {index}/{count} in {report.folder} ({counts} clips) in {report.seconds:.1f}s{reused}; "
+            f"join all {count} parts with: amg-bench merge-shards OUT PART..."
+        )
+        return
+    click.echo(
+        f"built {report.folder} ({counts} clips) in {report.seconds:.1f}s; fingerprint {report.fingerprint}{reused}"
+    )
+    click.echo(f'load it with: datasets.load_dataset("{report.folder}")')
+
+
+@main.command("merge-shards")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("parts", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUT.")
+def merge_shards_command(out, parts, overwrite):
+    """Join the PARTS of a `build-dataset --shard I/N` build into the dataset OUT (checked, same as one build)."""
+    from .data.builder import merge_shards
+
+    report = merge_shards(out, parts, overwrite=overwrite)
     counts = ", ".join(f"{name} {count}" for name, count in report.splits.items())
-    click.echo(f"built {report.folder} ({counts} clips) in {report.seconds:.1f}s; fingerprint {report.fingerprint}")
+    click.echo(f"merged {len(parts)} parts into {report.folder} ({counts} clips); fingerprint {report.fingerprint}")
     click.echo(f'load it with: datasets.load_dataset("{report.folder}")')
 
 
@@ -112,11 +195,15 @@ def info(dataset, revision):
 @main.command()
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--repo-id", required=True, help="Hub dataset repo, USER/NAME.")
-@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--private", is_flag=True, help="Make the repo private (a new one, or an existing public one).")
 @click.option("--revision", default=None, help="Branch to upload to (created if missing).")
-@click.option("--dry-run", is_flag=True, help="List what would be uploaded; send nothing.")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded and deleted; change nothing.")
 def publish(folder, repo_id, private, revision, dry_run):
-    """Upload a built dataset folder to the Hugging Face Hub (token from HF_TOKEN or login)."""
+    """Upload a built dataset folder to the Hugging Face Hub in one commit (token from HF_TOKEN or login).
+
+    Only the card, the build info and the shards it lists are sent (sha256 checked); data/ files
+    an older build left in the repo are deleted in the same commit.
+    """
     from .data.hub import publish as publish_folder
 
     plan = publish_folder(folder, repo_id, private=private, revision=revision, dry_run=dry_run)
@@ -125,9 +212,14 @@ def publish(folder, repo_id, private, revision, dry_run):
         f"{verb} {len(plan.files)} files ({plan.total_bytes / 1e6:.1f} MB) to "
         f"datasets/{plan.repo_id}{'@' + plan.revision if plan.revision else ''}"
         f"{' (private)' if plan.private else ''}"
+        + (f", {'would delete' if dry_run else 'deleted'} {len(plan.delete)} stale file(s)" if plan.delete else "")
     )
     for name, size in plan.files:
         click.echo(f"  {name}  {size:,} B")
+    for name in plan.delete:
+        click.echo(f"  - {name}")
+    for note in plan.notes:
+        click.echo(f"warning: {note}", err=True)
 
 
 @main.command("leaderboard")
@@ -515,12 +607,28 @@ def _track_groups(ctx, param, value):
     "--extrinsics",
     type=click.Path(dir_okay=False),
     default=None,
-    help=".npy of (frames, 4, 4) world-to-camera matrices for a moving camera [default: static camera].",
+    help=".npy of (frames, 4, 4) world-to-camera matrices (wins over TRACE's world outputs).",
 )
-def import_trace_command(trace_results, video, out, body_model, merge, keep, rank_by, min_frames, extrinsics):
+@click.option(
+    "--static-camera",
+    is_flag=True,
+    help="Ignore TRACE's world outputs: identity extrinsics, the world is the camera's frame "
+    "[default: the camera derived from them when the file has them].",
+)
+@click.option(
+    "--min-center-conf",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Drop rows whose TRACE center_confs is below this (occluded frames TRACE filled from memory).",
+)
+def import_trace_command(
+    trace_results, video, out, body_model, merge, keep, rank_by, min_frames, extrinsics, static_camera, min_center_conf
+):
     """Convert TRACE_RESULTS (TRACE's <video>.npz, a pickle read because you name it) into a motion file."""
     from .data.sources.trace import import_trace
 
+    if static_camera and extrinsics:
+        raise click.UsageError("--static-camera and --extrinsics exclude each other")
     result = import_trace(
         trace_results,
         video,
@@ -531,6 +639,8 @@ def import_trace_command(trace_results, video, out, body_model, merge, keep, ran
         rank_by=rank_by,
         min_frames=min_frames,
         extrinsics=extrinsics,
+        camera="static" if static_camera else "auto",
+        min_center_conf=min_center_conf,
     )
     click.echo(result.summary())
 
@@ -560,7 +670,7 @@ def import_trace_command(trace_results, video, out, body_model, merge, keep, ran
     "--cache-dir",
     default=None,
     type=click.Path(file_okay=False),
-    help="Per-frame caption cache [default: $AMG_BENCH_CACHE/captions or ~/.cache/amg_bench/captions].",
+    help="Content cache root holding the captions [default: $AMG_BENCH_CACHE, else ~/.cache/amg_bench].",
 )
 @click.option("--overwrite", is_flag=True, help="Re-write captions files that exist (cached captions are reused).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")

@@ -1,4 +1,4 @@
-"""A small two-person demo scene shared by the build tests (72 frames: 27 windows)."""
+"""Small two-person demo scenes shared by the build tests (72 frames: 27 windows; short: 58 frames, 13)."""
 
 from amg_bench.data.demo_motion import Leg, PersonScript, SceneScript
 
@@ -21,4 +21,19 @@ def two_people_scene(scene_id: str) -> SceneScript:
             ),
         ),
         phases=((0, "two people cross"), (36, "two people keep walking")),
+    )
+
+
+def short_scene(scene_id: str) -> SceneScript:
+    """Two people crossing a yard in 58 frames (13 windows), both always in view."""
+    return SceneScript(
+        id=scene_id,
+        num_frames=58,
+        setting="a test yard",
+        atmosphere="quiet",
+        people=(
+            PersonScript("person0", (-1.0, 1.0), (Leg(57, (1.0, 1.5)),), shirt="red", trousers="grey"),
+            PersonScript("person1", (1.0, 0.5), (Leg(57, (-0.5, 1.0)),), shirt="blue", trousers="black"),
+        ),
+        phases=((0, "two people cross"),),
     )

@@ -11,11 +11,13 @@ from datasets_for_tests import cell_frames as to_frames
 from scenes_for_tests import two_people_scene
 
 from amg_bench.cli import main
-from amg_bench.data.builder import BUILD_INFO, BuildConfig, build_dataset
+from amg_bench.data.builder import BuildConfig, build_dataset
 from amg_bench.data.captions import load_captions
 from amg_bench.data.demo import write_demo_sources
 from amg_bench.data.hub import load_benchmark, upload_plan
 from amg_bench.data.motion import load_motion, save_motion
+from amg_bench.data.windows import WindowSpec
+from amg_bench.data.writer import BUILD_INFO
 from amg_bench.errors import BuildError, OutputExistsError
 from amg_bench.video import probe, read_video, write_video
 
@@ -93,6 +95,12 @@ def test_card_matches_the_data(built):
     ]
     for key in ("license", "task_categories", "size_categories", "tags", "pretty_name"):
         assert front[key], key
+    # the Hub's card fields: a licence "other" names its terms; captions are English and machine-made
+    assert front["license"] == "other"
+    assert front["license_name"] == "source-video-terms" and front["license_link"] == "README.md"
+    assert front["language"] == ["en"] and front["annotations_creators"] == ["machine-generated"]
+    assert front["source_datasets"] == ["original"]
+    assert "## Licence" in card and 'load_dataset("<user>/<repo>")' in card
     assert "pose_video" in card and "Boundary leakage" in card and "2409.01502" in card
     assert "DensePose fine segmentation" in card and "`mannequin` body model's dominant skinning joint" in card
     info = json.loads((out / BUILD_INFO).read_text())
@@ -118,17 +126,80 @@ def _decoded(folder):
 
 def test_builds_are_reproducible(sources, built, tmp_path):
     # Renders are byte-identical; x264 itself may order its bitstream differently between runs,
-    # so the comparison is on decoded frames.
+    # so the fingerprint is computed from the frames before encoding and the comparison is on
+    # decoded frames.
     out, report = built
     again = build_dataset(
         sources, tmp_path / "again", BuildConfig(train_size=20, resolution=64, pose_video=True), progress=False
     )
     assert again.splits == report.splits
+    assert again.fingerprint == report.fingerprint
+    assert json.loads((tmp_path / "again" / BUILD_INFO).read_text())["fingerprint"] == report.fingerprint
     first, second = _decoded(out), _decoded(tmp_path / "again")
     assert first.keys() == second.keys()
     for clip_id in first:
         for a, b in zip(first[clip_id], second[clip_id]):
             np.testing.assert_array_equal(a, b, err_msg=clip_id)
+
+
+def test_video_cells_are_named_by_clip_and_stored_as_datasets_stores_media(built):
+    import pyarrow.parquet as pq
+    from datasets import Video, load_dataset
+
+    out, _ = built
+    test = load_dataset(str(out), split="test").cast_column("video", Video(decode=False))
+    assert [cell["path"] for cell in test["video"][:2]] == ["tiny_000020.mp4", "tiny_000021.mp4"]
+    shard = pq.ParquetFile(out / "data" / "test-00000-of-00001.parquet")
+    assert b"content_defined_chunking" in shard.metadata.metadata
+    group = shard.metadata.row_group(0)
+    columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    for media in ("video.bytes", "avatar_video.bytes", "pose_video.bytes"):
+        assert columns[media].compression == "UNCOMPRESSED", media
+        assert "PLAIN" in columns[media].encodings and not columns[media].has_dictionary_page, media
+    assert columns["scene_caption"].compression == "SNAPPY" and columns["scene_caption"].has_dictionary_page
+    assert all(column.has_offset_index for column in columns.values())  # the page index
+
+
+def test_parquet_options_are_datasets_own():
+    from datasets.arrow_writer import get_parquet_column_options
+    from datasets.config import DEFAULT_CDC_OPTIONS
+
+    from amg_bench.data.writer import dataset_features, parquet_options
+
+    features = dataset_features(with_pose_video=True)
+    ours = parquet_options(features)
+    theirs = get_parquet_column_options(features, features.arrow_schema)
+    assert {k: ours[k] for k in theirs} == theirs
+    assert ours["use_content_defined_chunking"] == DEFAULT_CDC_OPTIONS and ours["write_page_index"] is True
+
+
+def test_window_stride_keeps_every_kth_start(sources, tmp_path):
+    config = BuildConfig(train_size=4, resolution=16, windows=WindowSpec(stride=3))
+    report = build_dataset(sources, tmp_path / "strided", config, progress=False)
+    ds = load_benchmark(tmp_path / "strided", decode_videos=False)
+    starts = sorted(s for split in ds.values() for s in split["start_frame"])
+    assert starts == list(range(0, 27, 3)) and report.splits == {"train": 4, "test": 5}
+    card = (tmp_path / "strided" / "README.md").read_text()
+    assert "one candidate start every 3 source frames" in card
+
+
+def test_motion_made_for_another_frame_rate_or_frame_count_is_refused(sources, tmp_path):
+    from amg_bench.errors import MotionError
+
+    folder = tmp_path / "src"
+    shutil.copytree(sources.parent, folder)
+    frames = read_video(folder / "tiny.mp4")
+    # `ffmpeg -i in.mp4 -r 24` on a 23.976 fps film duplicates frames: 72 become 75
+    write_video(folder / "tiny.mp4", np.concatenate([frames, frames[-3:]]), fps=24)
+    with pytest.raises(MotionError, match=r"made for 72 frames at 24 fps, but video .* has 75 frames at 24 fps"):
+        build_dataset(folder / "manifest.yaml", tmp_path / "ds", BuildConfig(train_size=5, resolution=16))
+    write_video(folder / "tiny.mp4", frames, fps=24)
+    motion = load_motion(folder / "tiny.npz")
+    motion.fps = 24000 / 1001
+    save_motion(folder / "tiny.npz", motion)
+    with pytest.raises(MotionError, match=r"made for 72 frames at 23.976 fps.*ffmpeg -r 24 -i in.mp4"):
+        build_dataset(folder / "manifest.yaml", tmp_path / "ds", BuildConfig(train_size=5, resolution=16))
+    assert not (tmp_path / "ds").exists()
 
 
 def test_a_lost_subject_drops_exactly_the_windows_sampling_that_frame(sources, tmp_path):
@@ -223,7 +294,8 @@ def test_cli_wrong_fps(sources, tmp_path):
     frames = read_video(folder / "tiny.mp4")
     write_video(folder / "tiny.mp4", frames, fps=30)
     assert probe(folder / "tiny.mp4").fps == 30
-    assert "runs at 30 fps; sources must be 24 fps" in _bad(folder, tmp_path, "--train-size", "5")
+    message = _bad(folder, tmp_path, "--train-size", "5")
+    assert "runs at 30 fps; sources must be 24 fps" in message and "ffmpeg -r 24 -i in.mp4" in message
 
 
 def test_cli_bad_motion_shape(sources, tmp_path):

@@ -26,7 +26,9 @@ from amg_bench.data.captioner import (
     caption_manifest,
     caption_video,
     draw_box,
+    pad_to_square,
     plan_requests,
+    processor_fill,
 )
 from amg_bench.data.captions import load_captions
 from amg_bench.data.motion import Motion, save_motion
@@ -258,6 +260,10 @@ def test_prompts_and_box_images_reach_the_model(source, body, captioner, tmp_pat
     assert all(len(text.split()) == 3 for text in [*captions.scene_frames.values(), *captions.appearance.values()])
 
 
+def entries(cache):
+    return sorted(p for p in cache.rglob("*.json") if p.name != "settings.json")
+
+
 def test_manifest_captions_cover_the_windows_and_resume_from_cache(source, tiny_model, tmp_path, monkeypatch):
     folder, motion = source
     manifest = folder / "manifest.yaml"
@@ -269,12 +275,12 @@ def test_manifest_captions_cover_the_windows_and_resume_from_cache(source, tiny_
     windows = [(int(s), spec.caption_frame(int(s))) for s in valid_starts(motion.valid, FRAMES, spec)]
     captions.check_covers(windows, motion.person_ids, "walk.json")
     assert first.stats.generated == 17 and first.stats.cached == 0
-    assert len(list(cache.rglob("*.json"))) == 17
+    assert len(entries(cache)) == 17
 
     (kept,) = caption_manifest(manifest, **options)
     assert kept.stats is None  # the file exists: left alone
     written = (folder / "walk.json").read_text()
-    victim = sorted(cache.rglob("*.json"))[3]
+    victim = entries(cache)[3]
     victim.unlink()
     (again,) = caption_manifest(manifest, **options, overwrite=True)
     assert (again.stats.generated, again.stats.cached) == (1, 16) and victim.exists()
@@ -339,3 +345,54 @@ def test_no_valid_window_is_nothing_to_caption(source, body):
     _, motion = source
     with pytest.raises(CaptionError, match="no valid window"):
         plan_requests(motion, 40, body)  # 40 frames < one 46-frame window
+
+
+def test_pad_to_square_centres_the_image_on_the_fill_colour():
+    image = np.full((2, 6, 3), 9, np.uint8)
+    square = pad_to_square(image, (1, 2, 3))
+    assert square.shape == (6, 6, 3)
+    assert (square[2:4] == 9).all()  # rows (6 - 2) // 2 = 2 and 3 hold the image
+    assert (square[[0, 1, 4, 5]] == (1, 2, 3)).all()
+    tall = pad_to_square(np.full((5, 2, 3), 9, np.uint8), (0, 0, 0))
+    assert (tall[:, 1:3] == 9).all() and not tall[:, [0, 3, 4]].any()  # columns (5 - 2) // 2 = 1 and 2
+    assert pad_to_square(image[:, :2], (1, 2, 3)) is not None and pad_to_square(square, (0, 0, 0)) is square
+
+
+def test_a_box_at_the_edge_of_a_wide_frame_reaches_the_model(captioner):
+    """llava-hf's processor resizes the short side and centre-crops: a box at x=150-400 of 1920 would be cut away."""
+    from transformers import CLIPImageProcessor
+
+    frame = np.full((1080, 1920, 3), 40, np.uint8)
+    frame[300:800, 150:400] = (255, 0, 0)
+    llava = CLIPImageProcessor(  # llava-hf/llava-1.5-7b-hf's image processor settings
+        size={"shortest_edge": 336},
+        crop_size={"height": 336, "width": 336},
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+    )
+
+    def red_pixels(image):
+        pixels = llava(images=[image], return_tensors="np")["pixel_values"][0]
+        rgb = pixels * np.array(llava.image_std)[:, None, None] + np.array(llava.image_mean)[:, None, None]
+        return int(((rgb[0] > 0.8) & (rgb[1] < 0.2)).sum())
+
+    assert red_pixels(frame) == 0  # the processor alone drops the box
+    fill = processor_fill(llava)
+    assert fill == (122, 116, 104)  # int(255 * mean), as LLaVA pads
+    padded = pad_to_square(frame, fill)
+    assert padded.shape == (1920, 1920, 3) and (padded[419, 150] == fill).all()
+    assert (padded[420 + 300, 150] == (255, 0, 0)).all()  # (1920 - 1080) // 2 = 420 rows above the frame
+    # 336 / 1920 of a 250 x 500 px box: about 43 x 87 = 3,800 pixels
+    assert 3000 < red_pixels(padded) < 4500
+    # the captioner hands the processor padded squares of its own processor's mean colour
+    seen = []
+    prepare = captioner.prepare
+    captioner.prepare = lambda images: seen.extend(prepare(images)) or seen
+    try:
+        captioner.generate([frame[::10, ::10]], SCENE_QUESTION)
+    finally:
+        del captioner.prepare
+    (image,) = seen
+    assert image.shape == (192, 192, 3) and (image[0, 0] == processor_fill(captioner.processor)).all()
+    assert processor_fill(captioner.processor) == (122, 116, 104)  # the tiny model's CLIP processor mean
+    assert (image[42:150] == frame[::10, ::10]).all()  # (192 - 108) // 2 = 42 rows above

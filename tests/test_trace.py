@@ -11,7 +11,7 @@ from trace_for_tests import motion_to_trace, save_trace, trace_rows
 from amg_bench.cli import main
 from amg_bench.data.body_model import load_body_model
 from amg_bench.data.motion import Motion, load_motion
-from amg_bench.data.render import Camera
+from amg_bench.data.render import Camera, render_people
 from amg_bench.data.sources.trace import import_trace, read_trace_results, trace_to_motion
 from amg_bench.data.windows import WindowSpec
 from amg_bench.errors import MotionError
@@ -304,3 +304,167 @@ def test_cli_import_trace_bad_input(trace_file, video, tmp_path):
         code, output = _cli(["import-trace", str(trace_file), "--video", str(video), "--out", str(out), *extra])
         assert code != 0 and message in output, (extra, output)
         assert not out.exists()
+
+
+# --- the camera from TRACE's world outputs, confidences, frame rate ---------------------------
+
+
+def panning_camera(frames=FRAMES):
+    """World-to-camera extrinsics of a camera that pans 0.4 rad about y and dollies 1.2 m along x."""
+    extrinsics = np.repeat(np.eye(4)[None], frames, 0)
+    share = np.arange(frames) / (frames - 1)
+    extrinsics[:, :3, :3] = Rotation.from_euler("y", 0.4 * share[:, None]).as_matrix()
+    centre = np.stack([1.2 * share, np.zeros(frames), np.zeros(frames)], 1)  # camera centre in the world
+    extrinsics[:, :3, 3] = -np.einsum("nij,nj->ni", extrinsics[:, :3, :3], centre)
+    return extrinsics
+
+
+def two_walkers(extrinsics):
+    """person0 in frames 0-59, person1 in 20-79: each track starts its own TRACE world at its first frame."""
+    gt = ground_truth(depths=(5.0, 6.0, 5.5))
+    valid = np.zeros_like(gt.valid)
+    valid[0, :60] = True
+    valid[1, 20:] = True
+    return Motion(gt.global_orient, gt.body_pose, gt.betas, gt.transl, valid, gt.intrinsics, extrinsics, SIZE)
+
+
+def walkers_track(person, frame):
+    """person0: track 1; person1: track 2, lost at 50-51, back as track 5 (a new TRACE world from frame 52)."""
+    if person == 0:
+        return 1
+    return 2 if frame < 50 else None if frame < 52 else 5
+
+
+def _meshes(body, motion, frame):
+    people = np.flatnonzero(motion.valid[:, frame])
+    vertices, _ = body.forward(
+        motion.global_orient[people, frame],
+        motion.body_pose[people, frame],
+        motion.betas[people],
+        motion.transl[people, frame],
+    )
+    return list(vertices), list(people)
+
+
+def _render(body, motion, frame):
+    """The avatar frame the builder would draw (before its crop): the bodies through the frame's camera."""
+    meshes, people = _meshes(body, motion, frame)
+    return render_people(meshes, body.faces, Camera(motion.intrinsics, motion.extrinsics[frame], *SIZE), people)
+
+
+def test_a_moving_camera_is_derived_from_traces_world_outputs(body, tmp_path):
+    truth = two_walkers(panning_camera())
+    rows = read_trace_results(
+        save_trace(tmp_path / "pan.npz", motion_to_trace(body, truth, walkers_track, np.random.default_rng(4)))
+    )
+    motion, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 5)])  # on by default: the file has world outputs
+    # the world is TRACE's world of the first person: the camera frame at frame 0
+    to_first = truth.extrinsics[0]
+    expected = np.einsum("nij,jk->nik", truth.extrinsics, np.linalg.inv(to_first))
+    np.testing.assert_allclose(motion.extrinsics, expected, atol=1e-5)  # frames 60-79 too, seen by track 5 only
+    for frame in (0, 30, 70):
+        ours, _ = _meshes(body, motion, frame)
+        theirs, _ = _meshes(body, truth, frame)
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a, b @ to_first[:3, :3].T + to_first[:3, 3], atol=2e-4)  # world-frame bodies
+    # the renders are those of the camera-frame bodies, as with a static camera
+    static, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 5)], camera="static")
+    np.testing.assert_array_equal(static.extrinsics, np.repeat(np.eye(4)[None], FRAMES, 0))
+    for frame in (5, 40, 75):
+        moving_view, static_view = _render(body, motion, frame), _render(body, static, frame)
+        different = (moving_view != static_view).any(axis=-1).sum()  # float rounding may flip an edge pixel
+        assert moving_view.any() and different <= 2, frame
+
+
+def test_a_static_camera_renders_exactly_as_before(body, truth, trace_file):
+    rows = read_trace_results(trace_file)
+    derived, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 7)])
+    static, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 7)], camera="static")
+    np.testing.assert_allclose(derived.extrinsics, static.extrinsics, atol=1e-6)
+    np.testing.assert_allclose(derived.transl, static.transl, atol=1e-6)
+    for frame in (0, 25, 60):
+        np.testing.assert_array_equal(_render(body, derived, frame), _render(body, static, frame))
+    no_world = {
+        k: v
+        for k, v in motion_to_trace(body, truth[0], track_of, np.random.default_rng(1)).items()
+        if not k.startswith("world")
+    }
+    plain = read_trace_results(save_trace(trace_file.parent / "plain.npz", no_world))
+    auto, _ = trace_to_motion(plain, body, SIZE, FRAMES, merge=[(2, 7)])
+    np.testing.assert_array_equal(auto.extrinsics, static.extrinsics)
+    with pytest.raises(MotionError, match="has no world outputs"):
+        trace_to_motion(plain, body, SIZE, FRAMES, camera="trace")
+
+
+def test_min_center_conf_drops_frames_trace_filled_from_memory(body, truth, tmp_path):
+    outputs = dict(truth[1])
+    occluded = (outputs["track_ids"] == 1) & np.isin(outputs["reorganize_idx"], [50, 51, 52])
+    outputs["center_confs"] = np.where(occluded, 0.05, outputs["center_confs"]).reshape(-1, 1)  # TRACE's (N, 1)
+    rows = read_trace_results(save_trace(tmp_path / "conf.npz", outputs, FRAMES))
+    kept, _ = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 7)])
+    assert kept.valid[0, 50:53].all()
+    dropped, tracks = trace_to_motion(rows, body, SIZE, FRAMES, merge=[(2, 7)], min_center_conf=0.2)
+    assert not dropped.valid[0, 50:53].any() and dropped.valid[0, 49] and dropped.valid[0, 53]
+    np.testing.assert_array_equal(dropped.valid[1:], kept.valid[1:])  # confidences >= 0.3 elsewhere
+    assert tracks[0].low_confidence == 3 and "3 row(s) below --min-center-conf dropped" in tracks[0].describe(
+        WindowSpec()
+    )
+    del outputs["center_confs"]
+    rows = read_trace_results(save_trace(tmp_path / "noconf.npz", outputs))
+    with pytest.raises(MotionError, match="no 'center_confs'"):
+        trace_to_motion(rows, body, SIZE, FRAMES, min_center_conf=0.2)
+
+
+def test_import_refuses_a_film_frame_rate_and_says_how_to_retime(trace_file, tmp_path):
+    from amg_bench.errors import VideoError
+
+    film = tmp_path / "film.mp4"
+    write_video(film, np.zeros((FRAMES, *SIZE, 3), np.uint8), fps=24000 / 1001)
+    with pytest.raises(VideoError, match=r"runs at 23.976 fps; sources must be 24 fps.*`ffmpeg -r 24 -i in.mp4 "):
+        import_trace(trace_file, film, tmp_path / "motion.npz")
+    assert not (tmp_path / "motion.npz").exists()
+
+
+def test_cli_import_trace_camera_and_confidence_options(body, tmp_path, video):
+    truth = two_walkers(panning_camera())
+    outputs = motion_to_trace(body, truth, walkers_track, np.random.default_rng(4))
+    occluded = (outputs["track_ids"] == 1) & np.isin(outputs["reorganize_idx"], [50, 51, 52])
+    outputs["center_confs"] = np.where(occluded, 0.1, 0.9)
+    trace = save_trace(tmp_path / "pan.npz", outputs, FRAMES)
+    out = tmp_path / "motion.npz"
+    code, output = _cli(["import-trace", str(trace), "--video", str(video), "--out", str(out), "--keep", "1"])
+    assert code == 0, output
+    assert "camera: derived from TRACE's world outputs (60 of 80 frames estimated, the rest interpolated)" in output
+    assert not np.allclose(load_motion(out).extrinsics[-1], np.eye(4))
+    code, output = _cli(
+        [
+            "import-trace",
+            str(trace),
+            "--video",
+            str(video),
+            "--out",
+            str(out),
+            "--keep",
+            "1",
+            "--static-camera",
+            "--min-center-conf",
+            "0.5",
+        ]
+    )
+    assert code == 0 and "camera: static" in output and "3 row(s) below --min-center-conf dropped" in output, output
+    assert "5 valid window(s)" in output  # starts 0-4: later ones sample one of frames 50-52
+    np.testing.assert_array_equal(load_motion(out).extrinsics[-1], np.eye(4))
+    code, output = _cli(
+        [
+            "import-trace",
+            str(trace),
+            "--video",
+            str(video),
+            "--out",
+            str(out),
+            "--static-camera",
+            "--extrinsics",
+            str(trace),
+        ]
+    )
+    assert code == 2 and "exclude each other" in output

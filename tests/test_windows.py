@@ -7,6 +7,7 @@ from amg_bench.data.windows import (
     Window,
     WindowSpec,
     assign_splits,
+    natural_key,
     needed_frames,
     people_in_window,
     proportional_train_size,
@@ -111,3 +112,22 @@ def test_proportional_train_size_keeps_the_paper_ratio():
 
 def test_needed_frames_are_unique_and_sorted():
     assert needed_frames([0, 1]).tolist() == sorted(set(range(0, 46, 3)) | set(range(1, 47, 3)))
+
+
+def test_sources_sort_naturally():
+    ids = ["film_10", "film_2", "film_1", "film_02", "b", "a10b", "a9z"]
+    assert sorted(ids, key=natural_key) == ["a9z", "a10b", "b", "film_1", "film_02", "film_2", "film_10"]
+    windows = [Window("film_10", 0), Window("film_2", 5), Window("film_2", 1)]
+    assert sorted(windows) == [Window("film_2", 1), Window("film_2", 5), Window("film_10", 0)]
+    # the split cut follows that order: film_2's windows are the first ones
+    splits = assign_splits(windows, train_size=2)
+    assert splits["train"] == [Window("film_2", 1), Window("film_2", 5)] and splits["test"] == [Window("film_10", 0)]
+
+
+def test_window_stride_keeps_every_kth_candidate_start():
+    has_pose = np.ones((1, 60), bool)
+    has_pose[0, 30] = False  # drops starts 30 - 3k
+    assert valid_starts(has_pose, 60, WindowSpec(stride=1)).tolist() == [1, 2, 4, 5, 7, 8, 10, 11, 13, 14]
+    assert valid_starts(has_pose, 60, WindowSpec(stride=4)).tolist() == [4, 8]  # 0 and 12 sample frame 30
+    with pytest.raises(BuildError, match="stride must be a positive integer, got 0"):
+        WindowSpec(stride=0)

@@ -4,6 +4,8 @@ Independent of the reader under test: it follows TRACE's conventions as its code
 (root-aligned 44 joints on the midpoint of joints 35 / 36, ``cam_trans`` that midpoint in the
 camera frame, camera-frame root rotation, 548-pixel focal length at 512 pixels) and uses the
 mannequin as TRACE's body, with its hips (SMPL joints 2 and 1) as TRACE's 35 (R_Hip) and 36 (L_Hip).
+TRACE's world outputs are those of a world that is the camera frame at the track's first frame:
+``world_global_rots`` the root rotation there, ``world_trans`` the hip midpoint there.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ def trace_camera(height: int, width: int) -> np.ndarray:
     return np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
 
 
-def trace_rows(body, global_orient, body_pose, betas, transl, extrinsics, image_size):
-    """TRACE's per-row arrays for world-frame SMPL parameters (n rows) seen by ``extrinsics`` (n, 4, 4)."""
+def trace_rows(body, global_orient, body_pose, betas, transl, extrinsics, image_size, trace_world=None):
+    """TRACE's per-row arrays for world-frame SMPL parameters (n rows) seen by ``extrinsics`` (n, 4, 4).
+
+    ``trace_world`` (4, 4) maps the given world to TRACE's world of this track (default: the
+    camera of the first row, as TRACE starts a track's world at its first frame).
+    """
     height, width = image_size
     _, joints = body.forward(global_orient, body_pose, betas, transl)
     joints = joints.astype(np.float64)
@@ -31,6 +37,8 @@ def trace_rows(body, global_orient, body_pose, betas, transl, extrinsics, image_
     joints44 = np.concatenate([joints_cam, joints_cam[:, _EXTRA_20]], axis=1)
     hips = joints44[:, [35, 36]].mean(axis=1)
     root_cam = Rotation.from_matrix(rotation) * Rotation.from_rotvec(global_orient)
+    to_trace = extrinsics[0] if trace_world is None else np.asarray(trace_world, dtype=np.float64)
+    hips_world = joints[:, [2, 1]].mean(axis=1)
     k = trace_camera(height, width)
     pj2d = joints44[..., :2] / joints44[..., 2:] * k[[0, 1], [0, 1]] + k[:2, 2]
     return {
@@ -39,8 +47,10 @@ def trace_rows(body, global_orient, body_pose, betas, transl, extrinsics, image_
         "cam_trans": hips.astype(np.float32),
         "j3d": (joints44 - hips[:, None]).astype(np.float32),
         "pj2d_org": pj2d.astype(np.float32),
-        "world_global_rots": np.asarray(global_orient, dtype=np.float32),
-        "world_trans": np.asarray(transl, dtype=np.float32),
+        "world_global_rots": (Rotation.from_matrix(to_trace[:3, :3]) * Rotation.from_rotvec(global_orient))
+        .as_rotvec()
+        .astype(np.float32),
+        "world_trans": (hips_world @ to_trace[:3, :3].T + to_trace[:3, 3]).astype(np.float32),
         "world_cams": np.zeros((len(transl), 3), np.float32),
     }
 
@@ -48,27 +58,27 @@ def trace_rows(body, global_orient, body_pose, betas, transl, extrinsics, image_
 def motion_to_trace(body, motion, track_of, rng):
     """TRACE outputs for a Motion: ``track_of(person, frame)`` gives each row's track id (None: no row).
 
-    Rows come out shuffled, as order is not something a reader may rely on.
+    Each track's world outputs are in its own TRACE world (the camera at the track's first
+    frame). Rows come out shuffled, as order is not something a reader may rely on.
     """
     parts, frames, tracks = [], [], []
     for person in range(motion.num_people):
         mine = [f for f in np.flatnonzero(motion.valid[person]) if track_of(person, f) is not None]
-        if not mine:
-            continue
-        mine = np.asarray(mine)
-        parts.append(
-            trace_rows(
-                body,
-                motion.global_orient[person, mine],
-                motion.body_pose[person, mine],
-                motion.betas[person],
-                motion.transl[person, mine],
-                motion.extrinsics[mine],
-                motion.image_size,
+        for track in sorted({track_of(person, f) for f in mine}):
+            rows = np.asarray([f for f in mine if track_of(person, f) == track])
+            parts.append(
+                trace_rows(
+                    body,
+                    motion.global_orient[person, rows],
+                    motion.body_pose[person, rows],
+                    motion.betas[person],
+                    motion.transl[person, rows],
+                    motion.extrinsics[rows],
+                    motion.image_size,
+                )
             )
-        )
-        frames.append(mine)
-        tracks.append([track_of(person, f) for f in mine])
+            frames.append(rows)
+            tracks.append(np.full(len(rows), track))
     outputs = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     outputs["reorganize_idx"] = np.concatenate(frames)
     outputs["track_ids"] = np.concatenate(tracks)

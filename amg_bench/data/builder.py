@@ -1,41 +1,80 @@
 """Build the avatar-motion dataset: sources -> windows -> renders -> parquet shards + card.
 
-The build runs in two passes. The *plan* reads only motion, captions and video headers:
-valid windows of every source, the train/test cut, caption coverage - so a bad input fails
-before any frame is decoded. The *stream* then decodes each source once, front to back,
-keeps the last ``span`` (46) frames, renders every needed source frame exactly once (a frame is
-shared by up to 16 overlapping windows) and hands each finished window to the writer. Memory
-is bounded by one window span, whatever the number of clips.
+The build runs in three passes.
+
+1. The *plan* reads only motion, captions and video headers: valid windows of every source,
+   the train/test cut, caption coverage - so a bad input fails before any frame is decoded.
+   The planned windows are cut into *units*: one per source, or per ``chunk_windows``
+   consecutive windows of a long source. Units depend on the plan alone, never on how many
+   processes run them.
+2. Each unit is *streamed*: its source is decoded once, front to back, the last ``span`` (46)
+   frames are kept, every needed source frame is rendered exactly once (a frame is shared by
+   up to 16 overlapping windows) and each finished window goes to the unit's own parquet
+   writers. Memory is bounded by one window span. Units run in this process or in
+   ``num_proc`` worker processes; each writes under a temporary name in the resumable work
+   folder (:mod:`amg_bench.data.workdir`) and renames its folder when complete, so a killed
+   build, rerun, redoes only the units that had not finished.
+3. The *assembly* links the units' shards, in (source, start) order, to the final
+   ``data/<split>-<i>-of-<n>.parquet`` names, and writes the card and ``amg_bench_build.json``
+   with the content fingerprint (:mod:`amg_bench.data.fingerprint`): the same rows give the
+   same fingerprint, whatever the number of processes.
+
+``shard=(i, n)`` builds only the i-th of n contiguous groups of sources (balanced by clip
+count) into a *part* folder; :func:`merge_shards` assembles the n parts into the dataset a
+single build makes (same rows, same fingerprint).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import shutil
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..errors import BuildError
-from ..files import atomic_directory, write_json, write_text
+from ..errors import BuildError, OutputExistsError
+from ..files import atomic_directory, sha256_file, write_json, write_text
 from ..video import center_crop_box, center_crop_resize, encode_mp4, iter_frames
 from .card import render_card
 from .densepose import body_face_parts, describe_convention
+from .fingerprint import dataset_fingerprint, row_digest, source_digest
 from .manifest import SourceSpec, load_manifest
 from .sources import Source, load_source
-from .windows import PAPER_TRAIN_SIZE, Window, WindowSpec, assign_splits, needed_frames, people_in_window
-from .writer import BUILD_INFO, SplitWriter, content_fingerprint, dataset_features
+from .windows import (
+    PAPER_TRAIN_SIZE,
+    Window,
+    WindowSpec,
+    assign_splits,
+    natural_key,
+    needed_frames,
+    people_in_window,
+)
+from .workdir import BuildWork, source_identity, unit_key
+from .writer import BUILD_INFO, SplitStats, SplitWriter, dataset_features, place_shards, video_cell
+
+SPLIT_ORDER = ("train", "test")
+# Options that change the rows (so the fingerprint); the others only name, license or lay out files.
+CONTENT_OPTIONS = ("train_size", "test_size", "split_gap", "resolution", "windows", "pose_video", "crf")
+PART_FORMAT = 1
 
 
 @dataclass
 class BuildConfig:
     """Every option of a build; written verbatim into the card and ``amg_bench_build.json``.
 
-    Defaults reproduce the paper: 16 frames every 3rd frame of 24 fps sources, 256x256
-    centre crops, the first 5,500 valid windows for ``train`` and the rest for ``test``.
+    Defaults reproduce the paper: 16 frames every 3rd frame of 24 fps sources, every frame a
+    candidate start (``windows.stride`` 1), 256x256 centre crops, the first 5,500 valid windows
+    for ``train`` and the rest for ``test``. ``chunk_windows`` bounds the windows of one build
+    unit (the grain of parallelism and of resuming); ``max_shard_bytes`` the size of a shard.
+    With ``license="other"`` the card also names the terms (``license_name``, ``license_link``).
     """
 
     train_size: int = PAPER_TRAIN_SIZE
@@ -47,15 +86,29 @@ class BuildConfig:
     pose_video: bool = False
     crf: int = 18
     license: str = "other"
+    license_name: str | None = None
+    license_link: str | None = None
     pretty_name: str = "AMG avatar-motion human video clips"
     max_shard_bytes: int = 256 << 20
+    chunk_windows: int = 2048
 
     def __post_init__(self) -> None:
         if self.resolution < 16 or self.resolution % 2:
             raise BuildError(f"resolution must be an even number >= 16, got {self.resolution}")
+        if self.chunk_windows < 1:
+            raise BuildError(f"chunk_windows must be >= 1, got {self.chunk_windows}")
+        if self.license != "other" and (self.license_name or self.license_link):
+            raise BuildError(
+                f"--license-name / --license-link describe a licence 'other'; the licence here is {self.license!r}"
+            )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def content_options(self) -> dict:
+        """The options the fingerprint covers: those that change what the rows hold."""
+        options = self.to_dict()
+        return {name: options[name] for name in CONTENT_OPTIONS}
 
 
 @dataclass
@@ -68,6 +121,11 @@ class BuildReport:
     needed_frames: int
     renders: int
     seconds: float
+    units_built: int = 0
+    units_reused: int = 0
+    part: tuple[int, int] | None = None
+    unit_seconds: float = 0.0  # wall time of the units built now, summed over units
+    unit_cpu_seconds: float = 0.0  # their CPU time (their process's), summed
 
     @property
     def clips_per_second(self) -> float:
@@ -75,9 +133,19 @@ class BuildReport:
 
 
 @dataclass(frozen=True)
-class _Planned:
-    window: Window
-    split: str
+class BuildUnit:
+    """Consecutive planned windows of one source: ``(start, split)`` pairs in start order."""
+
+    source_id: str
+    windows: tuple[tuple[int, str], ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.source_id}.{self.windows[0][0]:07d}-{self.windows[-1][0]:07d}"
+
+    @property
+    def splits(self) -> list[str]:
+        return [name for name in SPLIT_ORDER if any(split == name for _, split in self.windows)]
 
 
 def cropped_intrinsics(intrinsics: np.ndarray, height: int, width: int, resolution: int) -> np.ndarray:
@@ -95,6 +163,97 @@ def cropped_intrinsics(intrinsics: np.ndarray, height: int, width: int, resoluti
     k[0, 2] = (k[0, 2] - left + 0.5) * scale - 0.5
     k[1, 2] = (k[1, 2] - top + 0.5) * scale - 0.5
     return k.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan (motion, captions and headers only)
+# ---------------------------------------------------------------------------------------------
+
+
+def plan_windows(sources: Sequence[Source], config: BuildConfig) -> dict[str, list[Window]]:
+    """Valid windows of all sources, cut into splits, with caption coverage checked.
+
+    Raises:
+        BuildError: no valid window, or split sizes that cannot be met.
+        CaptionError: a written window or person lacks a caption.
+    """
+    windows = [Window(s.id, int(start)) for s in sources for start in s.valid_starts(config.windows)]
+    splits = assign_splits(windows, config.train_size, config.test_size, config.split_gap, config.windows)
+    by_source = {s.id: s for s in sources}
+    kept: dict[str, list[Window]] = {}
+    for split_windows in splits.values():
+        for window in split_windows:
+            kept.setdefault(window.source_id, []).append(window)
+    for source_id, source_windows in kept.items():
+        source = by_source[source_id]
+        people = set()
+        for w in source_windows:
+            people.update(
+                source.motion.person_ids[p] for p in people_in_window(source.motion.valid, w.start, config.windows)
+            )
+        source.captions.check_covers(
+            [(w.start, config.windows.caption_frame(w.start)) for w in source_windows],
+            people,
+            str(source.spec.captions),
+        )
+    return splits
+
+
+def plan_units(splits: dict[str, list[Window]], chunk_windows: int) -> list[BuildUnit]:
+    """Cut the planned windows into units: per source (natural order), at most ``chunk_windows`` each.
+
+    Chunks of one source are balanced (``ceil(n / chunk_windows)`` near-equal runs), so the
+    layout depends on the plan and ``chunk_windows`` only.
+    """
+    by_source: dict[str, list[tuple[int, str]]] = {}
+    for name, windows in splits.items():
+        for window in windows:
+            by_source.setdefault(window.source_id, []).append((window.start, name))
+    units = []
+    for source_id in sorted(by_source, key=natural_key):
+        planned = sorted(by_source[source_id])
+        pieces = -(-len(planned) // chunk_windows)
+        bounds = np.linspace(0, len(planned), pieces + 1).round().astype(int)
+        units += [BuildUnit(source_id, tuple(planned[a:b])) for a, b in pairwise(bounds.tolist())]
+    return units
+
+
+def shard_groups(units: Sequence[BuildUnit], count: int) -> list[list[str]]:
+    """``count`` contiguous groups of source ids (natural order), balanced by their clip counts.
+
+    A source goes to group ``floor(count * (clips before it + half its clips) / all clips)``.
+    """
+    clips: dict[str, int] = {}
+    for unit in units:
+        clips[unit.source_id] = clips.get(unit.source_id, 0) + len(unit.windows)
+    total = sum(clips.values())
+    groups: list[list[str]] = [[] for _ in range(count)]
+    before = 0
+    for source_id in sorted(clips, key=natural_key):
+        index = min(count - 1, int(count * (before + clips[source_id] / 2) / total))
+        groups[index].append(source_id)
+        before += clips[source_id]
+    return groups
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``.
+
+    Raises:
+        BuildError: anything else.
+    """
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise BuildError(f"--shard must be I/N (e.g. 0/4, the first of four), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise BuildError(f"--shard {text}: I must be in 0..N-1 and N >= 1")
+    return index, count
+
+
+# ---------------------------------------------------------------------------------------------
+# One unit: decode, render, encode, write
+# ---------------------------------------------------------------------------------------------
 
 
 class _FrameStream:
@@ -132,6 +291,7 @@ class _FrameStream:
     def frames(self, needed: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
         spec = self.source.spec
         wanted = set(int(f) for f in needed)
+        first = int(needed.min()) if len(needed) else 0
         last = int(needed.max()) if len(needed) else -1
         real_frames = iter_frames(spec.video)
         avatar_frames = iter_frames(spec.avatar_video) if spec.avatar_video else None
@@ -141,7 +301,7 @@ class _FrameStream:
             pose_src = next(pose_frames) if pose_frames else None
             if index > last:
                 break
-            if index not in wanted:
+            if index < first or index not in wanted:
                 continue
             avatar = self._crop(avatar_src) if avatar_src is not None else self._render(index, "shaded")
             pose = None
@@ -150,57 +310,20 @@ class _FrameStream:
             yield index, self._crop(real), avatar, pose
 
 
-def plan_windows(sources: Sequence[Source], config: BuildConfig) -> dict[str, list[Window]]:
-    """Valid windows of all sources, cut into splits, with caption coverage checked.
-
-    Raises:
-        BuildError: no valid window, or split sizes that cannot be met.
-        CaptionError: a written window or person lacks a caption.
-    """
-    windows = [Window(s.id, int(start)) for s in sources for start in s.valid_starts(config.windows)]
-    splits = assign_splits(windows, config.train_size, config.test_size, config.split_gap, config.windows)
-    by_source = {s.id: s for s in sources}
-    kept: dict[str, list[Window]] = {}
-    for split_windows in splits.values():
-        for window in split_windows:
-            kept.setdefault(window.source_id, []).append(window)
-    for source_id, source_windows in kept.items():
-        source = by_source[source_id]
-        people = set()
-        for w in source_windows:
-            people.update(
-                source.motion.person_ids[p] for p in people_in_window(source.motion.valid, w.start, config.windows)
-            )
-        source.captions.check_covers(
-            [(w.start, config.windows.caption_frame(w.start)) for w in source_windows],
-            people,
-            str(source.spec.captions),
-        )
-    return splits
-
-
-def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, config: BuildConfig) -> dict:
+def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, config: BuildConfig) -> tuple[dict, str]:
+    """One dataset row (videos encoded) and its content digest (over the frames before encoding)."""
     spec = config.windows
     sampled = spec.sampled_frames(window.start)
     motion = source.motion
     people = people_in_window(motion.valid, window.start, spec)
     fps = spec.clip_fps
-
-    def video(slot: int) -> dict:
-        return {
-            "bytes": encode_mp4(np.stack([frames[int(f)][slot] for f in sampled]), fps, crf=config.crf),
-            "path": None,
-        }
-
     ids = [motion.person_ids[p] for p in people]
-    row = {
+    values = {
         "clip_id": window.clip_id,
         "source_id": source.id,
-        "start_frame": window.start,
-        "fps": fps,
-        "num_frames": spec.num_frames,
-        "video": video(0),
-        "avatar_video": video(1),
+        "start_frame": int(window.start),
+        "fps": float(fps),
+        "num_frames": int(spec.num_frames),
         "scene_caption": source.captions.scene(window.start, spec.caption_frame(window.start)),
         "appearance_captions": [source.captions.appearance[i] for i in ids],
         "num_people": len(people),
@@ -222,29 +345,183 @@ def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, con
             "width": config.resolution,
         },
     }
-    if config.pose_video:
-        row["pose_video"] = video(2)
-    return row
+    slots = {"video": 0, "avatar_video": 1} | ({"pose_video": 2} if config.pose_video else {})
+    clips = {name: np.stack([frames[int(f)][slot] for f in sampled]) for name, slot in slots.items()}
+    digest = row_digest(values, clips)
+    row = dict(values)
+    for name, clip in clips.items():
+        row[name] = video_cell(encode_mp4(clip, fps, crf=config.crf), window.clip_id)
+    return row, digest
 
 
 def _stream_rows(
-    source: Source, planned: list[_Planned], body, config: BuildConfig, counter: dict
-) -> Iterator[tuple[str, dict]]:
+    source: Source, planned: Sequence[tuple[Window, str]], body, config: BuildConfig, counter: dict
+) -> Iterator[tuple[str, dict, str]]:
     spec = config.windows
     stream = _FrameStream(source, body, config, counter)
     pending = deque(planned)
     buffer: dict[int, tuple] = {}
-    needed = needed_frames([p.window.start for p in planned], spec)
+    needed = needed_frames([window.start for window, _ in planned], spec)
     for index, real, avatar, pose in stream.frames(needed):
         buffer[index] = (real, avatar, pose)
-        while pending and pending[0].window.start + spec.span - 1 <= index:
-            item = pending.popleft()
-            yield item.split, _row(source, item.window, buffer, stream, config)
-        oldest = pending[0].window.start if pending else index + 1
+        while pending and pending[0][0].start + spec.span - 1 <= index:
+            window, split = pending.popleft()
+            row, digest = _row(source, window, buffer, stream, config)
+            yield split, row, digest
+        oldest = pending[0][0].start if pending else index + 1
         for frame in [f for f in buffer if f < oldest]:
             del buffer[frame]
     if pending:
-        raise BuildError(f"video {source.spec.video} ended before window {pending[0].window.clip_id} was complete")
+        raise BuildError(f"video {source.spec.video} ended before window {pending[0][0].clip_id} was complete")
+
+
+@dataclass
+class UnitTask:
+    """Everything a (possibly separate) process needs to build one unit."""
+
+    unit: BuildUnit
+    spec: SourceSpec
+    config: BuildConfig
+    key: str
+    work: str  # the out path whose work folder holds the unit
+
+
+_BODIES: dict[str, Any] = {}
+
+
+def _body(spec: str):
+    from .body_model import load_body_model
+
+    if spec not in _BODIES:
+        _BODIES[spec] = load_body_model(spec)
+    return _BODIES[spec]
+
+
+def build_unit(task: UnitTask, on_row: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build one unit into the work folder and return its record (see :mod:`amg_bench.data.workdir`).
+
+    Raises:
+        VideoError, BuildError: the source cannot be decoded to the end of the unit's windows.
+    """
+    started, cpu_started = time.perf_counter(), time.process_time()
+    config, unit = task.config, task.unit
+    source = load_source(task.spec, config.windows)
+    needs_body = not task.spec.avatar_video or (config.pose_video and not task.spec.pose_video)
+    body = _body(config.body_model) if needs_body else None
+    work = BuildWork(task.work)
+    tmp = work.new_unit(unit.id)
+    try:
+        features = dataset_features(config.pose_video)
+        writers = {name: SplitWriter(tmp, name, features, config.max_shard_bytes) for name in unit.splits}
+        digests: dict[str, list[str]] = {name: [] for name in unit.splits}
+        counter: dict[str, int] = {}
+        planned = [(Window(unit.source_id, start), split) for start, split in unit.windows]
+        for split, row, digest in _stream_rows(source, planned, body, config, counter):
+            writers[split].write(row)
+            digests[split].append(digest)
+            if on_row is not None:
+                on_row(row["clip_id"])
+        stats = {name: writer.close().to_json() for name, writer in writers.items()}
+        record = {
+            "key": task.key,
+            "unit": unit.id,
+            "source_id": unit.source_id,
+            "windows": [list(window) for window in unit.windows],
+            "splits": stats,
+            "digests": digests,
+            "needed_frames": len(needed_frames([start for start, _ in unit.windows], config.windows)),
+            "renders": counter.get("shaded", 0),
+            "seconds": time.perf_counter() - started,
+            "cpu_seconds": time.process_time() - cpu_started,
+        }
+        work.commit(tmp, unit.id, record)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return record
+
+
+def _worker_init() -> None:
+    """A worker process: one thread for torch and OpenCV (the processes are the parallelism)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+class _OneThreadEnv:
+    """Environment for worker processes: BLAS pools of one thread, set before their numpy loads."""
+
+    NAMES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+    def __enter__(self):
+        self.saved = {name: os.environ.get(name) for name in self.NAMES}
+        os.environ.update(dict.fromkeys(self.NAMES, "1"))
+
+    def __exit__(self, *_):
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# Imported once by the fork server, so each worker starts as a fork of a process that has them.
+WORKER_PRELOAD = ("numpy", "cv2", "av", "torch", "smplx", "datasets", "pyarrow.parquet", "amg_bench.data.builder")
+
+
+def _worker_context():
+    """``forkserver`` with the heavy imports preloaded, else ``spawn``.
+
+    The fork server imports torch, datasets and the rest once; each worker is a fork of it, so
+    N workers do not pay N imports. Neither method forks the caller, which may hold threads
+    (torch's, the progress bar's). Both re-import
+    the calling script as ``__mp_main__`` in each worker, so a script that builds with
+    ``num_proc > 1`` must do so under ``if __name__ == "__main__":``.
+    """
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_PRELOAD))
+    return context
+
+
+def _run_units(tasks: list[UnitTask], num_proc: int, bar) -> list[dict[str, Any]]:
+    """Run tasks in this process (``num_proc`` 1) or in a pool of worker processes; records in task order."""
+    if num_proc <= 1 or len(tasks) <= 1:
+
+        def on_row(clip_id: str) -> None:
+            bar.set_postfix_str(clip_id, refresh=False)
+            bar.update()
+
+        return [build_unit(task, on_row) for task in tasks]
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    with _OneThreadEnv(), ProcessPoolExecutor(min(num_proc, len(tasks)), _worker_context(), _worker_init) as pool:
+        futures = {pool.submit(build_unit, task): index for index, task in enumerate(tasks)}
+        records: list[dict[str, Any] | None] = [None] * len(tasks)
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise error
+                record = future.result()
+                records[futures[future]] = record
+                bar.set_postfix_str(record["unit"], refresh=False)
+                bar.update(sum(len(d) for d in record["digests"].values()))
+    return records  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------
+# The build
+# ---------------------------------------------------------------------------------------------
 
 
 def describe_sources(sources: Sequence[Source]) -> str:
@@ -255,6 +532,25 @@ def describe_sources(sources: Sequence[Source]) -> str:
     )
 
 
+def _source_digests(records: Sequence[dict]) -> dict[str, list[list]]:
+    """Per split, ``[source_id, rows, digest]`` in row order, from unit records in unit (= row) order."""
+    rows: dict[str, dict[str, list[str]]] = {}
+    for record in records:
+        for split, digests in record["digests"].items():
+            rows.setdefault(split, {}).setdefault(record["source_id"], []).extend(digests)
+    return {split: [[sid, len(d), source_digest(d)] for sid, d in by.items()] for split, by in rows.items()}
+
+
+def _plan_digest(units: Sequence[BuildUnit], content: dict) -> str:
+    """Identity of a whole plan: the parts of one sharded build share it."""
+    return unit_key({"content": content, "units": [[u.id, [list(w) for w in u.windows]] for u in units]})
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"output {out} already exists; pass --overwrite to replace it")
+
+
 def build_dataset(
     sources: Sequence[SourceSpec] | str | Path,
     out: str | Path,
@@ -262,11 +558,17 @@ def build_dataset(
     overwrite: bool = False,
     progress: bool = True,
     source_description: str | None = None,
+    num_proc: int = 1,
+    shard: tuple[int, int] | str | None = None,
 ) -> BuildReport:
     """Build the dataset folder ``out`` from a manifest (path) or a list of :class:`SourceSpec`.
 
     The folder is written under a temporary name and renamed when complete, so it is either
-    absent or whole. It is exactly what :func:`amg_bench.publish` uploads.
+    absent or whole; it is exactly what :func:`amg_bench.publish` uploads. ``num_proc``
+    processes build the units (same rows and fingerprint as one). A run that was killed is
+    resumed by the same call: finished units are kept (``overwrite`` drops them). ``shard``
+    ``(i, n)`` (or ``"i/n"``) builds the i-th of n source groups into a part folder for
+    :func:`merge_shards`.
 
     Raises:
         OutputExistsError: ``out`` exists and ``overwrite`` is false.
@@ -279,11 +581,13 @@ def build_dataset(
     config = config or BuildConfig()
     started = time.perf_counter()
     out = Path(out)
-    if out.exists() and not overwrite:
-        from ..errors import OutputExistsError
-
-        raise OutputExistsError(f"output {out} already exists; pass --overwrite to replace it")
+    _check_out(out, overwrite)
+    if shard is not None:
+        shard = parse_shard(shard if isinstance(shard, str) else "/".join(map(str, shard)))
+    if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
+        raise BuildError(f"num_proc must be a positive integer, got {num_proc!r}")
     specs = load_manifest(sources) if isinstance(sources, (str, Path)) else list(sources)
+    specs = sorted(specs, key=lambda s: natural_key(s.id))
     loaded = [load_source(spec, config.windows) for spec in specs]
     splits = plan_windows(loaded, config)
     body = load_body_model(config.body_model)
@@ -292,57 +596,247 @@ def build_dataset(
             require_body_model(source.motion, body, str(source.spec.motion))
     rendered_pose = [s.id for s in loaded if config.pose_video and not s.spec.pose_video]
     pose_parts = body_face_parts(body) if rendered_pose else None  # fails here, before any frame, without them
-    features = dataset_features(config.pose_video)
-    split_of = {w: name for name, ws in splits.items() for w in ws}
-    total = sum(len(ws) for ws in splits.values())
-    counter: dict[str, int] = {}
-    needed_total = 0
-    with atomic_directory(out, overwrite=overwrite) as folder:
-        writers = {name: SplitWriter(folder, name, features, config.max_shard_bytes) for name in splits}
-        with tqdm(total=total, desc="building clips", unit="clip", disable=not progress) as bar:
-            for source in loaded:
-                planned = [_Planned(w, split_of[w]) for w in sorted(split_of) if w.source_id == source.id]
-                if not planned:
-                    continue
-                needed_total += len(needed_frames([p.window.start for p in planned], config.windows))
-                for split, row in _stream_rows(source, planned, body, config, counter):
-                    writers[split].write(row)
-                    bar.set_postfix_str(row["clip_id"], refresh=False)
-                    bar.update()
-        stats = [writers[name].close() for name in splits]
-        fingerprint = content_fingerprint(stats)
-        options = {**config.to_dict(), "body_model_kind": body.kind}
-        write_text(
-            folder / "README.md",
-            render_card(
-                folder,
-                features,
-                stats,
-                options,
-                fingerprint,
+    units = plan_units(splits, config.chunk_windows)
+    content = config.content_options()
+    plan = _plan_digest(units, content)
+    chosen = units
+    if shard is not None:
+        group = set(shard_groups(units, shard[1])[shard[0]])
+        chosen = [unit for unit in units if unit.source_id in group]
+    by_id = {spec.id: spec for spec in specs}
+    identities = {spec.id: source_identity(spec) for spec in specs}
+    layout = {
+        "max_shard_bytes": config.max_shard_bytes,
+        "body_model": config.body_model,
+        "format": PART_FORMAT,
+        "version": _version(),
+    }
+    _BODIES[config.body_model] = body
+    tasks = [
+        UnitTask(
+            unit,
+            by_id[unit.source_id],
+            config,
+            unit_key(
                 {
-                    "sources": source_description or describe_sources(loaded),
-                    "render": _render_description(config, body),
-                    "pose": _pose_description(loaded, rendered_pose, pose_parts),
-                },
+                    "content": content,
+                    "layout": layout,
+                    "source": identities[unit.source_id],
+                    "unit": [unit.id, [list(window) for window in unit.windows]],
+                }
             ),
+            str(out),
         )
-        write_json(
-            folder / BUILD_INFO,
-            {
-                "amg_bench_version": _version(),
-                "options": options,
-                "fingerprint": fingerprint,
-                "splits": {s.name: {"num_examples": s.num_examples, "files": s.sha256} for s in stats},
-                "sources": [
-                    {"id": s.id, "frames": s.video.num_frames, "height": s.video.height, "width": s.video.width}
-                    for s in loaded
-                ],
-            },
+        for unit in chosen
+    ]
+
+    work = BuildWork(out)
+    work.open(overwrite)
+    try:
+        work.prune({task.unit.id for task in tasks})
+        finished = {task.unit.id: work.finished(task.unit.id, task.key) for task in tasks}
+        todo = [task for task in tasks if finished[task.unit.id] is None]
+        total = sum(len(task.unit.windows) for task in todo)
+        with tqdm(total=total, desc="building clips", unit="clip", disable=not progress) as bar:
+            built = _run_units(todo, num_proc, bar)
+        for record in built:
+            finished[record["unit"]] = record
+        records = [finished[task.unit.id] for task in tasks]
+        options = {**config.to_dict(), "body_model_kind": body.kind}
+        descriptions = {
+            "sources": source_description or describe_sources(loaded),
+            "render": _render_description(body),
+            "pose": _pose_description(loaded, rendered_pose, pose_parts),
+        }
+        folder_info = {
+            "amg_bench_version": _version(),
+            "options": options,
+            "content_options": content,
+            "sources": [
+                {"id": s.id, "frames": s.video.num_frames, "height": s.video.height, "width": s.video.width}
+                for s in loaded
+            ],
+        }
+        part = None
+        if shard is not None:
+            part = {
+                "format": PART_FORMAT,
+                "index": shard[0],
+                "count": shard[1],
+                "plan": plan,
+                "group": list(dict.fromkeys(task.unit.source_id for task in tasks)),
+                "descriptions": descriptions,
+                "needed_frames": sum(r["needed_frames"] for r in records),
+                "renders": sum(r["renders"] for r in records),
+            }
+        stats, fingerprint = _assemble(
+            out,
+            overwrite,
+            [(work.units / r["unit"], r) for r in records],
+            folder_info,
+            descriptions,
+            part=part,
         )
-    renders = counter.get("shaded", 0) if not any(s.avatar_video for s in specs) else 0
+    except BaseException:
+        work.clean_after_failure()
+        raise
+    work.discard()
+    renders = sum(r["renders"] for r in records) if not any(s.avatar_video for s in specs) else 0
     return BuildReport(
-        out, {s.name: s.num_examples for s in stats}, fingerprint, needed_total, renders, time.perf_counter() - started
+        out,
+        {s.name: s.num_examples for s in stats},
+        fingerprint,
+        sum(r["needed_frames"] for r in records),
+        renders,
+        time.perf_counter() - started,
+        units_built=len(built),
+        units_reused=len(records) - len(built),
+        part=shard,
+        unit_seconds=sum(r["seconds"] for r in built),
+        unit_cpu_seconds=sum(r["cpu_seconds"] for r in built),
+    )
+
+
+def _assemble(
+    out: Path,
+    overwrite: bool,
+    pieces: Sequence[tuple[Path, dict]],
+    info: dict,
+    descriptions: dict,
+    part: dict | None = None,
+    link: bool = True,
+) -> tuple[list[SplitStats], str]:
+    """Write the final folder from unit (or part) folders and their records; return split stats and fingerprint.
+
+    ``pieces`` are in row order; each record has ``splits`` (split stats) and, for the
+    fingerprint, ``digests`` (row digests per split) or ``source_digests``.
+    """
+    digests = _combine_source_digests(pieces)
+    fingerprint = dataset_fingerprint(info["content_options"], {k: [tuple(e) for e in v] for k, v in digests.items()})
+    with atomic_directory(out, overwrite=overwrite) as folder:
+        stats = []
+        for name in SPLIT_ORDER:
+            split_pieces = [
+                (path, SplitStats.from_json(record["splits"][name]))
+                for path, record in pieces
+                if name in record["splits"]
+            ]
+            if split_pieces:
+                stats.append(place_shards(folder, split_pieces, mode="link" if link else "copy"))
+        build_info = {
+            **info,
+            "fingerprint": fingerprint,
+            "splits": {s.name: {"num_examples": s.num_examples, "files": s.sha256} for s in stats},
+            "source_digests": digests,
+        }
+        if part is not None:
+            build_info["part"] = part
+            build_info["split_stats"] = {s.name: s.to_json() for s in stats}
+        else:
+            write_text(
+                folder / "README.md",
+                render_card(
+                    folder,
+                    dataset_features(info["options"]["pose_video"]),
+                    stats,
+                    info["options"],
+                    fingerprint,
+                    descriptions,
+                ),
+            )
+        write_json(folder / BUILD_INFO, build_info)
+    return stats, fingerprint
+
+
+def _combine_source_digests(pieces: Sequence[tuple[Path, dict]]) -> dict[str, list[list]]:
+    """Per split, ``[source_id, rows, digest]`` in row order, from unit records or part records (in row order).
+
+    The order is kept, not re-sorted: a dataset whose shards were put together in another
+    order holds its rows in another order, and gets another fingerprint.
+    """
+    unit_records = [record for _, record in pieces if "digests" in record]
+    combined = _source_digests(unit_records) if unit_records else {}
+    for _, record in pieces:
+        for split, entries in record.get("source_digests", {}).items():
+            combined.setdefault(split, []).extend(entries)
+    return dict(sorted(combined.items()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging parts
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_part(path: Path) -> dict:
+    info_path = path / BUILD_INFO
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"{path} is not a part of a sharded build: cannot read {BUILD_INFO} ({exc})") from exc
+    part = info.get("part") if isinstance(info, dict) else None
+    if not isinstance(part, dict) or part.get("format") != PART_FORMAT:
+        raise BuildError(f"{path} is not a part of a sharded build (made with build-dataset --shard I/N)")
+    return info
+
+
+def merge_shards(out: str | Path, parts: Sequence[str | Path], overwrite: bool = False) -> BuildReport:
+    """Assemble the parts of a ``--shard I/N`` build into the dataset a single build would make.
+
+    Every part must come from the same plan (same sources, options and windows) and the parts
+    must be exactly ``0/N`` .. ``N-1/N``; every shard's sha256 is checked against its part's
+    record. Shards are linked (or copied across file systems); the parts are left as they are.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``overwrite`` is false.
+        BuildError: a folder that is not a part, parts of different builds, missing or
+            repeated parts, or a shard whose bytes changed.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    _check_out(out, overwrite)
+    if not parts:
+        raise BuildError("merge-shards needs the part folders to merge")
+    infos = [(Path(p), _read_part(Path(p))) for p in parts]
+    first = infos[0][1]
+    for path, info in infos[1:]:
+        if info["part"]["plan"] != first["part"]["plan"] or info["part"]["count"] != first["part"]["count"]:
+            raise BuildError(
+                f"{path} is a part of another build than {infos[0][0]} (different sources, options or "
+                f"--shard N: plan {info['part']['plan'][:12]} of {info['part']['count']} vs "
+                f"{first['part']['plan'][:12]} of {first['part']['count']})"
+            )
+    count = first["part"]["count"]
+    indices = sorted(info["part"]["index"] for _, info in infos)
+    missing = sorted(set(range(count)) - set(indices))
+    repeated = sorted({i for i in indices if indices.count(i) > 1})
+    if missing or repeated:
+        raise BuildError(
+            f"merge-shards needs parts 0..{count - 1} of {count} exactly once: "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and repeated else "")
+            + (f"given twice {repeated}" if repeated else "")
+        )
+    infos.sort(key=lambda item: item[1]["part"]["index"])
+    for path, info in infos:
+        for split in info["split_stats"].values():
+            for name, digest in split["sha256"].items():
+                file = path / name
+                if not file.is_file() or sha256_file(file) != digest:
+                    raise BuildError(f"part {path}: shard {name} is missing or changed since the part was built")
+    pieces = [(path, {"splits": info["split_stats"], "source_digests": info["source_digests"]}) for path, info in infos]
+    keys = ("amg_bench_version", "options", "content_options", "sources")
+    folder_info = {key: first[key] for key in keys}
+    try:
+        stats, fingerprint = _assemble(out, overwrite, pieces, folder_info, first["part"]["descriptions"], link=True)
+    except ValueError as exc:
+        raise BuildError(f"merge-shards: {exc}") from exc
+    return BuildReport(
+        out,
+        {s.name: s.num_examples for s in stats},
+        fingerprint,
+        sum(info["part"]["needed_frames"] for _, info in infos),
+        sum(info["part"]["renders"] for _, info in infos),
+        time.perf_counter() - started,
     )
 
 
@@ -370,7 +864,7 @@ def require_body_model(motion, body, where: str) -> None:
         )
 
 
-def _render_description(config: BuildConfig, body) -> str:
+def _render_description(body) -> str:
     return (
         f"the `{body.kind}` body model (SMPL format) posed with each clip's parameters through "
         "`smplx`, rasterised from the clip's camera on black, Lambert-lit, one fixed colour per "

@@ -8,29 +8,33 @@
 
 The model runs through ``transformers`` (``AutoProcessor`` + ``AutoModelForImageTextToText``,
 the prompt from the processor's own chat template), so any image-text-to-text checkpoint with a
-chat template works; the default is LLaVA-1.5 7B (``llava-hf/llava-1.5-7b-hf``). Decoding is
+chat template works; the default is LLaVA-1.5 7B (``llava-hf/llava-1.5-7b-hf``). Each image is
+first padded to a square with the processor's mean colour, the image centred, as LLaVA-1.5
+itself does (``image_aspect_ratio: pad``): llava-hf's processor would otherwise resize the short
+side and centre-crop 336x336, cutting the sides off a 16:9 frame and, with them, the people
+and boxes there (:func:`pad_to_square`). Decoding is
 greedy, so a caption depends only on the image, question and model. Requests are batched per
 question; frames are decoded in one pass over the video, holding at most one batch per question.
 
-Each caption is cached as its own JSON file (written atomically), keyed by the video's sha256,
-the frame, the model, the question, the box and the token budget: a rerun, or a crashed run
-started again, only asks the model for what is missing.
+Each caption is an entry of the package's content cache (namespace ``captions``, one JSON file
+written atomically), keyed by the video's sha256, the frame, the question and the box under the
+model, token budget and preprocessing: a rerun, or a crashed run started again, only asks the
+model for what is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import CaptionError, MissingWeightsError
-from ..files import sha256_file, write_json
+from ..files import sha256_file
 from .captions import Captions
 from .motion import Motion
 from .windows import WindowSpec, people_in_window, valid_starts
@@ -79,6 +83,32 @@ def draw_box(
 
 
 Box = tuple[int, int, int, int]
+
+
+def pad_to_square(image: np.ndarray, fill: Sequence[int]) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 centred on a ``max(H, W)`` square of colour ``fill``.
+
+    The offset is ``(side - W) // 2`` columns and ``(side - H) // 2`` rows, as LLaVA-1.5's own
+    preprocessing pastes it; a square image is returned unchanged.
+    """
+    height, width = image.shape[:2]
+    side = max(height, width)
+    if height == width:
+        return image
+    square = np.empty((side, side, 3), dtype=np.uint8)
+    square[:] = np.asarray(fill, dtype=np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    square[top : top + height, left : left + width] = image
+    return square
+
+
+def processor_fill(processor) -> tuple[int, int, int]:
+    """The padding colour LLaVA uses: the image processor's mean, ``int(255 m)`` per channel (grey when absent)."""
+    image_processor = getattr(processor, "image_processor", processor)
+    mean = getattr(image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+    if isinstance(mean, (int, float)):
+        mean = (mean,) * 3
+    return tuple(int(value * 255) for value in mean)
 
 
 def appearance_key_frame(motion: Motion, person: int, body, frames: Sequence[int]) -> tuple[int, Box]:
@@ -172,6 +202,8 @@ class VLMCaptioner:
         dtype: ``"auto"`` (float16 on GPU, float32 on CPU), ``"float32"``, ``"float16"``, ``"bfloat16"``.
         batch_size: images per ``generate`` call.
         max_new_tokens: answer length budget.
+        pad_square: pad each image to a square with the processor's mean colour first (LLaVA-1.5's
+            own preprocessing); turn it off for models that take any aspect ratio.
 
     Raises:
         MissingWeightsError: the model is not available (the message says how to download it).
@@ -185,6 +217,7 @@ class VLMCaptioner:
         dtype: str = "auto",
         batch_size: int = 4,
         max_new_tokens: int = 120,
+        pad_square: bool = True,
     ) -> None:
         import torch
         from huggingface_hub import constants
@@ -205,7 +238,7 @@ class VLMCaptioner:
         if dtype not in ("float32", "float16", "bfloat16"):
             raise CaptionError(f"dtype must be auto, float32, float16 or bfloat16, got {dtype!r}")
         self.dtype = getattr(torch, dtype)
-        self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        self.batch_size, self.max_new_tokens, self.pad_square = batch_size, max_new_tokens, pad_square
         offline = {"local_files_only": bool(constants.HF_HUB_OFFLINE)}
         try:
             self.processor = AutoProcessor.from_pretrained(self.model_id, **offline)
@@ -231,10 +264,19 @@ class VLMCaptioner:
                 f"instruction-tuned image-text-to-text model ({exc})"
             ) from exc
 
+    def prepare(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The images as the processor gets them: padded to squares of the mean colour (``pad_square``)."""
+        if not self.pad_square:
+            return list(images)
+        fill = processor_fill(self.processor)
+        return [pad_to_square(np.asarray(image), fill) for image in images]
+
     def generate(self, images: Sequence[np.ndarray], question: str) -> list[str]:
         """One greedy answer per image (uint8 (H, W, 3) RGB), stripped of the prompt."""
         prompt = self.prompt(question)
-        inputs = self.processor(images=list(images), text=[prompt] * len(images), return_tensors="pt", padding=True)
+        inputs = self.processor(
+            images=self.prepare(images), text=[prompt] * len(images), return_tensors="pt", padding=True
+        )
         inputs = {
             k: v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device) for k, v in inputs.items()
         }
@@ -250,37 +292,53 @@ class VLMCaptioner:
 
 
 class CaptionCache:
-    """One JSON file per caption under ``folder/<model>/<video sha256[:16]>/``."""
+    """Captions in the package's :class:`~amg_bench.cache.ContentCache` (namespace ``captions``).
 
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
+    The settings are the model, the token budget and the preprocessing; each entry is keyed by the
+    video's sha256, the frame, the question and the box, and stores the caption with what it answers.
+    """
 
-    def path(self, video_sha: str, request: CaptionRequest, model_id: str, max_new_tokens: int) -> Path:
-        key = json.dumps([video_sha, request.frame, model_id, request.question, request.box, max_new_tokens])
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "--", model_id).strip("-")[-80:]
-        name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-        return self.folder / slug / video_sha[:16] / f"{request.frame:07d}_{name}.json"
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = root
 
-    def get(self, path: Path) -> str | None:
-        try:
-            caption = json.loads(path.read_text(encoding="utf-8"))["caption"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # absent or damaged: ask again
-        return caption if isinstance(caption, str) and caption.strip() else None
+    def _store(self, model_id: str, max_new_tokens: int, preprocess: str):
+        from ..cache import JSON, ContentCache
 
-    def put(self, path: Path, request: CaptionRequest, video_sha: str, model_id: str, caption: str) -> None:
-        write_json(
-            path,
-            {
-                "caption": caption,
-                "frame": request.frame,
-                "question": request.question,
-                "box": request.box,
-                "person_id": request.person_id,
-                "model": model_id,
-                "video_sha256": video_sha,
-            },
-        )
+        settings = {"model": model_id, "max_new_tokens": max_new_tokens, "preprocess": preprocess}
+        return ContentCache("captions", settings, JSON, root=self.root)
+
+    def entries(self, model_id: str, max_new_tokens: int, preprocess: str = "pad-square") -> CaptionEntries:
+        return CaptionEntries(self._store(model_id, max_new_tokens, preprocess))
+
+
+@dataclass
+class CaptionEntries:
+    """The captions of one model, token budget and preprocessing."""
+
+    store: Any
+
+    @staticmethod
+    def key(video_sha: str, request: CaptionRequest) -> str:
+        from ..cache import content_digest
+
+        return content_digest(video_sha, str(request.frame), request.question, json.dumps(request.box))[:32]
+
+    def get(self, video_sha: str, request: CaptionRequest) -> str | None:
+        entry = self.store.get(self.key(video_sha, request))
+        caption = entry.get("caption") if isinstance(entry, dict) else None
+        return caption if isinstance(caption, str) and caption.strip() else None  # absent or damaged: ask again
+
+    def put(self, video_sha: str, request: CaptionRequest, caption: str) -> None:
+        entry = {
+            "caption": caption,
+            "frame": request.frame,
+            "question": request.question,
+            "box": request.box,
+            "person_id": request.person_id,
+            "model": self.store.settings["model"],
+            "video_sha256": video_sha,
+        }
+        self.store.put(self.key(video_sha, request), entry)
 
 
 @dataclass
@@ -315,8 +373,9 @@ def caption_video(
 
     requests = plan_requests(motion, num_video_frames, body, windows)
     video_sha = sha256_file(video)
-    paths = {r: cache.path(video_sha, r, captioner.model_id, captioner.max_new_tokens) for r in requests}
-    answers = {r: cache.get(paths[r]) for r in requests}
+    preprocess = "pad-square" if getattr(captioner, "pad_square", False) else "crop"
+    entries = cache.entries(captioner.model_id, captioner.max_new_tokens, preprocess)
+    answers = {r: entries.get(video_sha, r) for r in requests}
     missing = [r for r in requests if answers[r] is None]
     by_frame: dict[int, list[CaptionRequest]] = {}
     for request in missing:
@@ -332,7 +391,7 @@ def caption_video(
                 raise CaptionError(
                     f"captioning model {captioner.model_id!r} gave an empty answer for frame {request.frame} of {video}"
                 )
-            cache.put(paths[request], request, video_sha, captioner.model_id, text)
+            entries.put(video_sha, request, text)
             answers[request] = text
         bar.update(len(batch))
 
@@ -386,14 +445,13 @@ def caption_manifest(
     """Write the captions file of every manifest source that lacks one (all with ``overwrite``).
 
     Every source's video and motion are checked, and the body model matched to the motions,
-    before the model is loaded. Captions are cached under ``cache_dir`` (default
-    ``$AMG_BENCH_CACHE/captions``), so an interrupted run resumes where it stopped.
+    before the model is loaded. Captions are cached in the content cache under
+    ``cache_dir`` (default :func:`amg_bench.cache.cache_root`), so an interrupted run resumes where it stopped.
 
     Raises:
         ManifestError, VideoError, MotionError, BuildError, BodyModelError: bad sources.
         MissingWeightsError, CaptionError: see :class:`VLMCaptioner` and :func:`caption_video`.
     """
-    from ..cache import cache_root as default_cache
     from .body_model import load_body_model
     from .builder import require_body_model
     from .captions import save_captions
@@ -413,7 +471,7 @@ def caption_manifest(
         captioner = VLMCaptioner(
             model, device=device, dtype=dtype, batch_size=batch_size, max_new_tokens=max_new_tokens
         )
-        cache = CaptionCache(Path(cache_dir) if cache_dir else default_cache() / "captions")
+        cache = CaptionCache(cache_dir)
         for spec, video, motion in checked:
             captions, stats = caption_video(
                 spec.video, motion, video.num_frames, captioner, cache, body, windows, progress

@@ -2,6 +2,11 @@
 
 Filled from ``dataset_cards/avatar_motion.md`` (a Jinja template in huggingface_hub's
 ``DatasetCard.from_template`` convention) with the build's real counts, sizes and options.
+The metadata follows the Hub's dataset-card fields: ``license`` (with ``license_name`` and
+``license_link`` when it is ``other``), ``language`` of the captions, ``annotations_creators``
+(captions and motion come from models), ``source_datasets``, ``task_categories``,
+``size_categories``, ``tags``, ``configs`` and ``dataset_info``. The usage snippet names
+:data:`REPO_PLACEHOLDER` until ``publish`` fills in the repo id (:func:`card_for_repo`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,11 @@ from .. import __version__
 from .writer import SplitStats
 
 TEMPLATE = "avatar_motion.md"
+REPO_PLACEHOLDER = "<user>/<repo>"
+# license_name / license_link of a licence "other" when the build names none: the card's own
+# Licence section, which says the terms are those of the source videos.
+DEFAULT_LICENSE_NAME = "source-video-terms"
+DEFAULT_LICENSE_LINK = "README.md"
 
 
 def _template_path() -> Path:
@@ -53,9 +63,18 @@ def render_card(
         download_size=download_size,
         dataset_size=sum(s.num_bytes for s in splits),
     )
+    licence_terms = {}
+    if options["license"] == "other":
+        licence_terms = {
+            "license_name": options.get("license_name") or DEFAULT_LICENSE_NAME,
+            "license_link": options.get("license_link") or DEFAULT_LICENSE_LINK,
+        }
     card_data = DatasetCardData(
         pretty_name=options["pretty_name"],
         license=options["license"],
+        language=["en"],
+        annotations_creators=["machine-generated"],
+        source_datasets=["original"],
         task_categories=["text-to-video"],
         size_categories=[size_category(sum(s.num_examples for s in splits))],
         tags=["human-video-generation", "avatar", "smpl", "motion", "video", "amg-bench"],
@@ -65,6 +84,7 @@ def render_card(
                 "data_files": [{"split": s.name, "path": f"data/{s.name}-*"} for s in splits],
             }
         ],
+        **licence_terms,
     )
     DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
     spec = options["windows"]
@@ -74,7 +94,7 @@ def render_card(
         template_path=str(_template_path()),
         pretty_name=options["pretty_name"],
         version=__version__,
-        repo_id=options.get("repo_id") or "<user>/<repo>",
+        repo_id=REPO_PLACEHOLDER,
         splits=splits,
         num_frames=spec["num_frames"],
         frame_step=spec["frame_step"],
@@ -89,6 +109,10 @@ def render_card(
             "all the remaining windows form `test`" if test_size is None else f"the next {test_size} form `test`"
         ),
         split_gap=options["split_gap"],
+        stride=spec.get("stride", 1),
+        license=options["license"],
+        license_name=licence_terms.get("license_name"),
+        license_link=licence_terms.get("license_link"),
         build_options=yaml.safe_dump(options, sort_keys=True).strip(),
         fingerprint=fingerprint,
         source_description=descriptions["sources"],
@@ -96,3 +120,8 @@ def render_card(
         pose_description=descriptions.get("pose", ""),
     )
     return str(card)
+
+
+def card_for_repo(text: str, repo_id: str) -> str:
+    """The card ``text`` with the usage snippet's :data:`REPO_PLACEHOLDER` replaced by ``repo_id``."""
+    return text.replace(f'load_dataset("{REPO_PLACEHOLDER}")', f'load_dataset("{repo_id}")')

@@ -12,7 +12,6 @@ person, so the two differ as a film and its avatar render do.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -138,20 +137,45 @@ def build_demo_dataset(
     train_size: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    num_proc: int = 1,
+    shard: tuple[int, int] | str | None = None,
     **options,
 ) -> BuildReport:
     """Build the demo dataset into ``out`` (a few hundred clips, the paper's 5,500:288 split ratio).
 
+    The demo's source files are written into the build's work folder (``.OUT.build``), so a
+    killed demo build resumes like any other and the work folder goes when the build is done.
     ``options`` are further :class:`BuildConfig` fields (``split_gap``, ``pose_video``, ...).
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``overwrite`` is false.
     """
+    import shutil
+
+    from ..errors import OutputExistsError
+    from .workdir import BuildWork
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"output {out} already exists; pass --overwrite to replace it")
     spec = options.get("windows", WindowSpec())
     if train_size is None:
         train_size = proportional_train_size(demo_window_count(seed, spec))
     options.setdefault("license", "cc0-1.0")
     options.setdefault("pretty_name", "AMG avatar-motion demo clips (procedural)")
     config = BuildConfig(train_size=train_size, **options)
-    with tempfile.TemporaryDirectory(prefix="amg_bench_demo_") as tmp:
-        manifest = write_demo_sources(tmp, seed)
-        return build_dataset(
-            manifest, out, config, overwrite=overwrite, progress=progress, source_description=DEMO_DESCRIPTION
-        )
+    sources = BuildWork(out).root / f"demo-sources-seed{seed}"
+    manifest = sources / "manifest.yaml"  # written last: its presence means every source file is complete
+    if overwrite or not manifest.is_file():
+        shutil.rmtree(sources, ignore_errors=True)
+        write_demo_sources(sources, seed)
+    return build_dataset(
+        manifest,
+        out,
+        config,
+        overwrite=overwrite,
+        progress=progress,
+        source_description=DEMO_DESCRIPTION,
+        num_proc=num_proc,
+        shard=shard,
+    )

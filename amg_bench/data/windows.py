@@ -7,14 +7,16 @@ Rules (the paper and its released code):
 
 * a source video runs at 24 fps; a clip is ``num_frames`` (16) frames taken every
   ``frame_step`` (3rd) source frame, i.e. 8 fps and 2 s, spanning 46 source frames;
-* every source frame is a candidate start (stride-1 sliding windows);
+* every source frame is a candidate start (stride-1 sliding windows, the paper's); ``stride`` K
+  keeps every K-th start (0, K, 2K, ...) for corpora where stride 1 would store each frame 16 times;
 * a window is valid only if all its *sampled* frames exist and every person tracked in the
   window has a pose in every sampled frame. A person is "tracked in the window" when they have
   a pose in at least one of its sampled frames: a subject who appears and is then lost (or is
   lost and re-appears) drops the window, while a person absent from all 16 frames is simply not
   part of that clip. A window with nobody in it is not a clip;
 * the scene caption of a window is that of its middle frame, ``start + caption_offset`` (24);
-* windows are sorted by (source, start); the first ``train_size`` (5,500) are ``train`` and the
+* windows are sorted by (source, start), sources in natural order (``film_2`` before
+  ``film_10``: digit runs compare as numbers); the first ``train_size`` (5,500) are ``train`` and the
   following ``test_size`` (default: all the rest; the paper has 288) are ``test``;
 * adjacent windows share source frames, so the split boundary leaks. ``split_gap`` drops the
   test windows whose span overlaps a train window's span in the same source.
@@ -22,8 +24,9 @@ Rules (the paper and its released code):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,10 +44,13 @@ class WindowSpec:
     frame_step: int = 3
     caption_offset: int = 24
     source_fps: float = 24.0
+    stride: int = 1
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or self.frame_step < 1:
             raise ValueError(f"num_frames and frame_step must be >= 1, got {self.num_frames}, {self.frame_step}")
+        if isinstance(self.stride, bool) or not isinstance(self.stride, int) or self.stride < 1:
+            raise BuildError(f"window stride must be a positive integer, got {self.stride!r}")
 
     @property
     def span(self) -> int:
@@ -65,12 +71,34 @@ class WindowSpec:
         return start + self.caption_offset
 
 
+def natural_key(text: str) -> tuple:
+    """Sort key that compares digit runs as numbers: ``film_2 < film_10 < film_10b``.
+
+    ``re.split`` with a capturing group alternates text and digit runs (text first), so two keys
+    compare text with text and numbers with numbers; the raw string breaks ties (``a2`` / ``a02``).
+
+    >>> sorted(["film_10", "film_2", "film_1"], key=natural_key)
+    ['film_1', 'film_2', 'film_10']
+    """
+    parts = re.split(r"(\d+)", text)
+    return (tuple(int(part) if index % 2 else part for index, part in enumerate(parts)), text)
+
+
 @dataclass(frozen=True, order=True)
 class Window:
-    """One clip: a source and the source frame it starts at. Sorts by (source, start)."""
+    """One clip: a source and the source frame it starts at.
 
-    source_id: str
-    start: int
+    Sorts by (source in natural order, start): ``film_2`` windows come before ``film_10`` ones.
+    """
+
+    sort_key: tuple = field(init=False, repr=False, compare=True)
+    source_id: str = field(compare=False)
+    start: int = field(compare=False)
+
+    def __init__(self, source_id: str, start: int) -> None:
+        object.__setattr__(self, "source_id", source_id)
+        object.__setattr__(self, "start", int(start))
+        object.__setattr__(self, "sort_key", (natural_key(source_id), int(start)))
 
     @property
     def clip_id(self) -> str:
@@ -98,7 +126,7 @@ def valid_starts(has_pose: np.ndarray, num_video_frames: int, spec: WindowSpec =
     padded = np.zeros((has_pose.shape[0], num_video_frames), dtype=bool)
     usable = min(num_video_frames, has_pose.shape[1])
     padded[:, :usable] = has_pose[:, :usable]
-    starts = np.arange(num_starts)
+    starts = np.arange(0, num_starts, spec.stride)
     sampled = padded[:, starts[:, None] + spec.frame_step * np.arange(spec.num_frames)]  # (P, S, T)
     seen_any = sampled.any(axis=2)
     seen_all = sampled.all(axis=2)

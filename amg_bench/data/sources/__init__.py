@@ -1,7 +1,8 @@
 """Loaded sources: a manifest entry's files read, checked against each other, and planned.
 
-A source is usable when its video runs at the windows' source fps, its motion file has the
-video's size and no frame beyond the video, its optional precomputed renders match the video,
+A source is usable when its video runs at the windows' source fps, its motion file was made
+for that very video (its size, frame rate and frame count), its optional precomputed renders
+match the video,
 and its captions cover every window that will be written. All of that is checked before any
 frame is decoded, so a bad source fails the build at once with the offending path.
 """
@@ -21,6 +22,15 @@ from ..motion import Motion, load_motion
 from ..windows import WindowSpec, valid_starts
 
 FPS_TOLERANCE = 0.01
+
+
+def retime_hint(fps: float) -> str:
+    """How to bring a video to ``fps`` keeping its frames one to one (so motion frame indices still match)."""
+    return (
+        f"re-time it keeping every frame: `ffmpeg -r {fps:g} -i in.mp4 -an -c:v libx264 -crf 16 out.mp4` "
+        f"(-r before -i re-stamps the frames; -r after -i resamples, duplicating or dropping frames, so "
+        f"motion frame indices drift from the video)"
+    )
 
 
 @dataclass
@@ -56,14 +66,13 @@ def load_video_and_motion(spec: SourceSpec, windows: WindowSpec) -> tuple[VideoI
 
     Raises:
         VideoError: unreadable video or wrong fps.
-        MotionError: bad motion file, or a motion of another size / longer than the video.
+        MotionError: bad motion file, or a motion made for another video (size, fps, frame count).
     """
     video = probe(spec.video)
     if abs(video.fps - windows.source_fps) > FPS_TOLERANCE:
         raise VideoError(
-            f"video {spec.video} runs at {video.fps:g} fps; sources must be {windows.source_fps:g} fps "
-            f"(re-encode it at {windows.source_fps:g} fps before motion capture, e.g. "
-            f"`ffmpeg -i in.mp4 -r {windows.source_fps:g} out.mp4`)"
+            f"video {spec.video} runs at {video.fps:.6g} fps; sources must be {windows.source_fps:g} fps: "
+            f"{retime_hint(windows.source_fps)}, then make its motion from out.mp4"
         )
     motion = load_motion(spec.motion)
     if tuple(motion.image_size) != (video.height, video.width):
@@ -71,10 +80,12 @@ def load_video_and_motion(spec: SourceSpec, windows: WindowSpec) -> tuple[VideoI
             f"motion {spec.motion} is for {motion.image_size[0]}x{motion.image_size[1]} frames; "
             f"video {spec.video} is {video.height}x{video.width}"
         )
-    if motion.num_frames > video.num_frames:
+    if abs(motion.fps - video.fps) > FPS_TOLERANCE or motion.num_frames != video.num_frames:
         raise MotionError(
-            f"motion {spec.motion} has {motion.num_frames} frames; video {spec.video} has only "
-            f"{video.num_frames} (frame indices beyond the video)"
+            f"motion {spec.motion} was made for {motion.num_frames} frames at {motion.fps:.6g} fps, but video "
+            f"{spec.video} has {video.num_frames} frames at {video.fps:.6g} fps: its frame indices would drift "
+            "from the video's. Make the motion from this very video (amg-bench import-trace --video ...); if "
+            f"the video was re-timed, {retime_hint(windows.source_fps)}"
         )
     return video, motion
 
@@ -84,7 +95,7 @@ def load_source(spec: SourceSpec, windows: WindowSpec) -> Source:
 
     Raises:
         VideoError: unreadable video, wrong fps, or precomputed renders that do not match.
-        MotionError: bad motion file, or a motion of another size / longer than the video.
+        MotionError: bad motion file, or a motion made for another video (size, fps, frame count).
         CaptionError: bad captions file.
     """
     video, motion = load_video_and_motion(spec, windows)

@@ -20,7 +20,14 @@ module relies on, checked against the released code:
   a square of side ``S = max(H, W)``, works at 512 pixels with a 548-pixel focal length, and
   maps back, which is a pinhole camera with ``f = 548 S / 512`` and the principal point at the
   image centre ``(W / 2, H / 2)``.
-* ``world_*`` (TRACE's own world-frame estimates) and ``center_confs`` are not needed here.
+* ``world_global_rots`` (N, 3) and ``world_trans`` (N, 3): the same body in TRACE's world
+  frame. TRACE poses its SMPL with ``world_global_rots`` as the root rotation (and the same
+  body pose and betas), root-aligns it on the same hip midpoint, and places that midpoint at
+  ``world_trans`` - computed from ``world_cams``, the track's camera-frame translation of its
+  first frame plus the accumulated predicted camera motion. So TRACE's world is the camera
+  frame at the track's first frame (OpenCV axes), one world per track.
+* ``center_confs`` (N,) or (N, 1): the detection's centre-map score. TRACE fills the frames of
+  an occluded subject from memory, with a low score, so those rows still exist.
 
 Placement: SMPL's ``transl`` moves the posed body whose pelvis sits at the shaped rest pelvis
 ``J_0(betas)``. So ``transl = pelvis_world - J_0(betas)``, with the pelvis taken from
@@ -29,11 +36,21 @@ to the body model's own hips (SMPL joints 1, 2) standing in for TRACE's 35, 36:
 ``pelvis = cam_trans - R_root (mean(J_1, J_2) - J_0)``, off by the few centimetres between
 the two hip definitions for real SMPL.
 
-World frame: the camera frame (a static camera, identity extrinsics) unless world-to-camera
-extrinsics are given per frame; then ``R_world = R_cw^T R_cam`` and
-``p_world = R_cw^T (p_cam - t_cw)``. For a moving camera without extrinsics the avatar renders
-are still right (each frame is placed in that frame's camera); only ``transl`` is then not a
-trajectory in a fixed world.
+World frame and camera: every body is placed from its camera-frame outputs through the frame's
+world-to-camera extrinsics ``(R_cw, t_cw)``: ``R_world = R_cw^T R_cam`` and
+``p_world = R_cw^T (p_cam - t_cw)``, so a render through the same extrinsics shows exactly the
+camera-frame body TRACE fitted to the image, however the extrinsics were found. They are, in
+order of precedence: given per frame (``--extrinsics``); derived from TRACE's own world and
+camera outputs (the default when the file has them); or the identity (a static camera whose
+frame is the world). Derived: a row's body is the same rigid body in both frames, so
+``R_cw = R_cam R_world^T`` and ``t_cw = p_cam - R_cw p_world`` (both ``p`` the hip midpoint) is
+the camera of that frame in that track's world. The kept tracks' worlds (each the camera frame
+at the track's first frame; merged tracks keep their own) are brought into the first track's
+world by the mean transform over the frames they share with the tracks already aligned (or,
+without a shared frame, the camera interpolated at the track's first frame); a frame's camera
+is the mean (rotation mean, translation mean) over its tracks; frames with nobody take the camera interpolated between
+their neighbours (held at the ends). With one world and one camera per frame, ``transl`` is a
+trajectory in a fixed world and the extrinsics move with the camera.
 
 The mannequin (or SMPL-X) posed with TRACE's SMPL parameters is an approximation of TRACE's
 body: the pelvis, root rotation and joint rotations are TRACE's, the shape is the model's own
@@ -60,6 +77,8 @@ TRACE_INPUT_SIZE = 512.0
 R_HIP_44, L_HIP_44 = 35, 36  # TRACE's 44-joint layout: cam_trans is the midpoint of these two
 PELVIS = 0
 REQUIRED_KEYS = ("reorganize_idx", "track_ids", "smpl_thetas", "smpl_betas", "cam_trans", "pj2d_org")
+WORLD_KEYS = ("world_global_rots", "world_trans")
+CAMERAS = ("auto", "trace", "static")
 RANK_BY = ("frames", "size")
 # pj2d_org must agree with cam_trans projected by the TRACE camera to this share of max(H, W).
 PROJECTION_TOLERANCE = 0.02
@@ -69,8 +88,9 @@ PROJECTION_TOLERANCE = 0.02
 class TraceRows:
     """The rows of a TRACE results file, checked for shape (float64 arrays, N rows).
 
-    ``j3d`` is None when the file lacks it; ``num_frames_seen`` is the number of frames TRACE
-    ran on (``len(imgpaths)``), None when the file does not say.
+    ``j3d``, ``world_rots`` / ``world_trans`` and ``center_confs`` are None when the file lacks
+    them; ``num_frames_seen`` is the number of frames TRACE ran on (``len(imgpaths)``), None when
+    the file does not say.
     """
 
     frame: np.ndarray  # (N,) int64
@@ -80,6 +100,9 @@ class TraceRows:
     cam_trans: np.ndarray  # (N, 3)
     pj2d: np.ndarray  # (N, 44, 2)
     j3d: np.ndarray | None = None  # (N, 44, 3)
+    world_rots: np.ndarray | None = None  # (N, 3) axis-angle root in TRACE's world
+    world_trans: np.ndarray | None = None  # (N, 3) hip midpoint in TRACE's world
+    center_confs: np.ndarray | None = None  # (N,)
     num_frames_seen: int | None = None
     path: str = "<trace>"
 
@@ -139,6 +162,15 @@ def read_trace_results(path: str | os.PathLike) -> TraceRows:
             raise MotionError(f"TRACE results file {path}: '{key}' has shape {value.shape}, expected {(n, *shape)}")
         return value
 
+    world = {}
+    if all(key in outputs for key in WORLD_KEYS):
+        world = {"world_rots": array("world_global_rots", 3), "world_trans": array("world_trans", 3)}
+    confs = None
+    if "center_confs" in outputs:
+        confs = np.asarray(outputs["center_confs"], dtype=np.float64)
+        if confs.shape not in ((n,), (n, 1)):
+            raise MotionError(f"TRACE results file {path}: 'center_confs' has shape {confs.shape}, expected ({n},)")
+        confs = confs.reshape(n)
     ids = {}
     for key in ("reorganize_idx", "track_ids"):
         values = array(key)
@@ -153,6 +185,8 @@ def read_trace_results(path: str | os.PathLike) -> TraceRows:
         cam_trans=array("cam_trans", 3),
         pj2d=array("pj2d_org", 44, 2),
         j3d=array("j3d", 44, 3) if "j3d" in outputs else None,
+        **world,
+        center_confs=confs,
         num_frames_seen=int(np.size(imgpaths)) if imgpaths is not None else None,
         path=str(path),
     )
@@ -176,6 +210,7 @@ class TrackSummary:
     windows: int = 0  # window starts at which this person alone fills all sampled frames
     kept: bool = True
     reason: str = ""
+    low_confidence: int = 0  # rows dropped by --min-center-conf
 
     def describe(self, windows: WindowSpec) -> str:
         tracks = "+".join(map(str, self.track_ids))
@@ -185,6 +220,8 @@ class TrackSummary:
             f"{self.person_id} (TRACE track {tracks}): {self.frames} frames tracked in {self.first}-{self.last}, "
             f"{len(self.gaps)} gap(s){': ' + gaps if gaps else ''}; fills {self.windows} window(s)"
         )
+        if self.low_confidence:
+            text += f"; {self.low_confidence} row(s) below --min-center-conf dropped"
         if not self.kept:
             return f"dropped {text} [{self.reason}]"
         if self.windows == 0 and self.frames < windows.span:
@@ -246,19 +283,25 @@ def assign_people(
     rank_by: str = "frames",
     min_frames: int = 0,
     windows: WindowSpec = WindowSpec(),
+    min_center_conf: float | None = None,
 ) -> tuple[list[PersonRows], list[TrackSummary]]:
     """Group usable rows into persons, rank and filter them.
 
-    A row is usable when its parameters are finite and ``cam_trans`` is in front of the
-    camera. Persons are ordered by first frame (then track id). ``keep`` keeps the ``keep``
+    A row is usable when its parameters are finite, ``cam_trans`` is in front of the camera
+    and, with ``min_center_conf``, its ``center_confs`` reaches that threshold (TRACE keeps an
+    occluded subject's frames, filled from memory with a low score; dropping them lets the
+    lost-subject rule drop those windows). Persons are ordered by first frame (then track id). ``keep`` keeps the ``keep``
     persons with the most frames (``rank_by="frames"``) or the largest median 2D keypoint
     box (``"size"``), after ``min_frames`` drops the shorter ones.
 
     Raises:
         MotionError: bad options, a merge naming unknown ids, two rows of one person in the
-            same frame, frame indices beyond the video, or no person left.
+            same frame, frame indices beyond the video, a threshold for a file without
+            ``center_confs``, or no person left.
     """
     where = f"TRACE results file {rows.path}"
+    if min_center_conf is not None and rows.center_confs is None:
+        raise MotionError(f"{where} has no 'center_confs', so --min-center-conf cannot be applied")
     if rank_by not in RANK_BY:
         raise MotionError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
     if keep is not None and keep < 1:
@@ -278,6 +321,11 @@ def assign_people(
     )
     if rows.j3d is not None:
         usable &= np.isfinite(rows.j3d[:, PELVIS]).all(1)
+    confident = np.ones(len(rows), dtype=bool)
+    if min_center_conf is not None:
+        confident = rows.center_confs >= min_center_conf
+    low = usable & ~confident
+    usable &= confident
     group_of = _merge_groups(rows.track, merge, where)
     people: list[PersonRows] = []
     for ids in sorted(set(group_of.values())):
@@ -310,6 +358,7 @@ def assign_people(
             int(frames[-1]),
             _gaps(frames),
             len(valid_starts(mask, num_frames, windows)),
+            low_confidence=int(low[np.isin(rows.track, person.track_ids)].sum()),
         )
     kept = [p for p in people if len(p.rows) >= min_frames]
     for person in people:
@@ -402,6 +451,108 @@ def place_person(
     return root_world.as_rotvec(), pelvis_world - rest_joints[PELVIS]
 
 
+@dataclass
+class CameraEstimate:
+    """World-to-camera extrinsics derived from TRACE's world and camera outputs.
+
+    ``spread_degrees`` / ``spread_metres``: over frames seen by two or more persons, the median
+    of the largest disagreement between one person's camera and the frame's mean camera (0
+    when every frame has one person): how consistently TRACE moved the camera for everybody.
+    """
+
+    extrinsics: np.ndarray  # (F, 4, 4) float64
+    spread_degrees: float
+    spread_metres: float
+    estimated_frames: int  # frames with at least one person (the others are interpolated)
+
+
+def trace_cameras(rows: TraceRows, people: Sequence[PersonRows], num_frames: int) -> CameraEstimate:
+    """One world-to-camera transform per video frame, in the TRACE world of the first track.
+
+    For a row, ``R_cw = R_cam R_world^T`` and ``t_cw = p_cam - R_cw p_world`` (``R``: the root
+    rotations ``smpl_thetas[:3]`` / ``world_global_rots``; ``p``: ``cam_trans`` / ``world_trans``,
+    both the hip midpoint). Tracks are taken by first frame (each has its own world, also when
+    several were merged into one person); each later track's world is mapped into the world
+    built so far by ``A = mean_f C(f)^-1 C_k(f)`` over the frames it shares with it (or at its
+    first frame, with the camera interpolated there); a frame's camera is the mean over its
+    tracks of ``C_k(f) A_k^-1`` (rotation mean, translation mean).
+
+    Raises:
+        MotionError: the file lacks ``world_global_rots`` / ``world_trans``.
+    """
+    from scipy.spatial.transform import Rotation
+
+    if rows.world_rots is None or rows.world_trans is None:
+        raise MotionError(f"TRACE results file {rows.path} has no world outputs ({', '.join(WORLD_KEYS)})")
+    tracks = [
+        person.rows[rows.track[person.rows] == track] for person in people for track in person.track_ids
+    ]  # one TRACE world per track, even when tracks were merged into one person
+    tracks = sorted((t for t in tracks if len(t)), key=lambda t: (int(rows.frame[t].min()), int(rows.track[t[0]])))
+    per_frame: dict[int, list[tuple[Rotation, np.ndarray]]] = {}
+    for mine in tracks:
+        r_cam = Rotation.from_rotvec(rows.thetas[mine, :3])
+        r_world = Rotation.from_rotvec(rows.world_rots[mine])
+        r_cw = r_cam * r_world.inv()
+        t_cw = rows.cam_trans[mine] - r_cw.apply(rows.world_trans[mine])
+        frames = rows.frame[mine]
+        if per_frame:  # bring this track's world into the first track's: A = C_ref^-1 C_k
+            known = np.array(sorted(per_frame))
+            shared = [i for i, f in enumerate(frames) if int(f) in per_frame] or [0]
+            pieces = []
+            for i in shared:
+                r_ref, t_ref = _camera_at(per_frame, known, int(frames[i]))
+                pieces.append((r_ref.inv() * r_cw[i], r_ref.inv().apply(t_cw[i] - t_ref)))
+            r_a, t_a = _mean_camera(pieces)
+            r_cw = r_cw * r_a.inv()  # C_p A^-1: world_ref -> camera
+            t_cw = t_cw - r_cw.apply(t_a)
+        for i, frame in enumerate(frames):
+            per_frame.setdefault(int(frame), []).append((r_cw[i], t_cw[i]))
+
+    known = np.array(sorted(per_frame))
+    means = {frame: _mean_camera(estimates) for frame, estimates in per_frame.items()}
+    spreads = [
+        (
+            max(float(np.degrees((r * means[frame][0].inv()).magnitude())) for r, _ in estimates),
+            max(float(np.linalg.norm(t - means[frame][1])) for _, t in estimates),
+        )
+        for frame, estimates in per_frame.items()
+        if len(estimates) > 1
+    ]
+    extrinsics = np.repeat(np.eye(4)[None], num_frames, axis=0)
+    for frame in range(num_frames):
+        rotation, translation = means[frame] if frame in means else _camera_at(per_frame, known, frame)
+        extrinsics[frame, :3, :3] = rotation.as_matrix()
+        extrinsics[frame, :3, 3] = translation
+    spread = np.median(np.array(spreads), axis=0) if spreads else (0.0, 0.0)
+    return CameraEstimate(extrinsics, float(spread[0]), float(spread[1]), len(per_frame))
+
+
+def _camera_at(per_frame: dict, known: np.ndarray, frame: int) -> tuple:
+    """The mean camera at ``frame``; between estimated frames, interpolated (slerp, lerp); held at the ends."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    if frame in per_frame:
+        return _mean_camera(per_frame[frame])
+    after = known[known > frame]
+    before = known[known < frame]
+    if not len(before) or not len(after):
+        return _mean_camera(per_frame[int(after[0] if len(after) else before[-1])])
+    (r0, t0), (r1, t1) = _mean_camera(per_frame[int(before[-1])]), _mean_camera(per_frame[int(after[0])])
+    share = (frame - before[-1]) / (after[0] - before[-1])
+    rotation = Slerp([0.0, 1.0], Rotation.concatenate([r0, r1]))([share])[0]
+    return rotation, (1 - share) * t0 + share * t1
+
+
+def _mean_camera(estimates) -> tuple:
+    """Rotation mean and translation mean of ``(Rotation, t)`` pairs (one pair returns itself)."""
+    from scipy.spatial.transform import Rotation
+
+    if len(estimates) == 1:
+        return estimates[0]
+    rotations = Rotation.concatenate([r for r, _ in estimates])
+    return rotations.mean(), np.mean([t for _, t in estimates], axis=0)
+
+
 def trace_to_motion(
     rows: TraceRows,
     body,
@@ -414,19 +565,70 @@ def trace_to_motion(
     rank_by: str = "frames",
     min_frames: int = 0,
     windows: WindowSpec = WindowSpec(),
+    camera: str = "auto",
+    min_center_conf: float | None = None,
 ) -> tuple[Motion, list[TrackSummary]]:
     """Convert TRACE rows into a :class:`Motion` (one person per kept track group).
 
     Each person gets the per-coefficient median of its rows' betas; frames without a usable
     row are invalid. ``body`` (a :class:`~amg_bench.data.body_model.BodyModel`) gives the rest
     pelvis (and the hips when the file lacks ``j3d``); its kind is recorded as the motion's
-    ``body_model``, since ``transl`` is in its terms.
+    ``body_model``, since ``transl`` is in its terms. The camera: ``extrinsics`` when given,
+    else ``camera="trace"`` derives it from TRACE's world outputs (:func:`trace_cameras`),
+    ``"static"`` takes the identity, and ``"auto"`` is ``"trace"`` when the file has world
+    outputs, ``"static"`` otherwise.
 
     Raises:
-        MotionError: see :func:`assign_people` and :func:`check_projection`; bad extrinsics.
+        MotionError: see :func:`assign_people` and :func:`check_projection`; bad extrinsics,
+            an unknown ``camera``, or ``"trace"`` for a file without world outputs.
     """
+    motion, summaries, _ = _trace_to_motion(
+        rows,
+        body,
+        image_size,
+        num_frames,
+        fps,
+        extrinsics,
+        merge,
+        keep,
+        rank_by,
+        min_frames,
+        windows,
+        camera,
+        min_center_conf,
+    )
+    return motion, summaries
+
+
+def _trace_to_motion(
+    rows,
+    body,
+    image_size,
+    num_frames,
+    fps,
+    extrinsics,
+    merge,
+    keep,
+    rank_by,
+    min_frames,
+    windows,
+    camera,
+    min_center_conf,
+) -> tuple[Motion, list[TrackSummary], CameraEstimate | None]:
     height, width = image_size
     intrinsics = trace_intrinsics(height, width)
+    if camera not in CAMERAS:
+        raise MotionError(f"camera must be one of {CAMERAS}, got {camera!r}")
+    has_world = rows.world_rots is not None and rows.world_trans is not None
+    if camera == "trace" and not has_world:
+        raise MotionError(
+            f"TRACE results file {rows.path} has no world outputs ({', '.join(WORLD_KEYS)}) to derive the camera from"
+        )
+    people, summaries = assign_people(rows, num_frames, merge, keep, rank_by, min_frames, windows, min_center_conf)
+    estimate = None
+    if extrinsics is None and has_world and camera in ("auto", "trace"):
+        estimate = trace_cameras(rows, people, num_frames)
+        extrinsics = estimate.extrinsics
     if extrinsics is None:
         extrinsics = np.repeat(np.eye(4)[None], num_frames, axis=0)
     extrinsics = np.asarray(extrinsics, dtype=np.float64)
@@ -438,7 +640,6 @@ def trace_to_motion(
     rotation = extrinsics[:, :3, :3]
     if not np.allclose(rotation @ np.transpose(rotation, (0, 2, 1)), np.eye(3), atol=1e-4):
         raise MotionError("extrinsics: the 3x3 blocks must be rotations (world-to-camera, OpenCV axes)")
-    people, summaries = assign_people(rows, num_frames, merge, keep, rank_by, min_frames, windows)
     check_projection(rows, intrinsics, image_size)
 
     n_people = len(people)
@@ -476,7 +677,7 @@ def trace_to_motion(
         person_ids=[p.person_id for p in people],
         body_model=body.kind,
     )
-    return motion, summaries
+    return motion, summaries, estimate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,6 +697,21 @@ class TraceImport:
     trace_frames: int | None
     body_model: str
     exact_pelvis: bool  # the file had j3d, so TRACE's own pelvis was used
+    camera: str = "static"  # "static", "trace" (derived from TRACE's world outputs) or "extrinsics"
+    camera_estimate: CameraEstimate | None = None
+
+    def describe_camera(self) -> str:
+        if self.camera == "extrinsics":
+            return "camera: the given --extrinsics"
+        if self.camera == "static" or self.camera_estimate is None:
+            return "camera: static (identity extrinsics: the world is the camera's frame)"
+        estimate = self.camera_estimate
+        return (
+            f"camera: derived from TRACE's world outputs ({estimate.estimated_frames} of {self.video_frames} frames "
+            f"estimated, the rest interpolated); persons agree within {estimate.spread_degrees:.2f} deg / "
+            f"{estimate.spread_metres:.3f} m (median over frames with several persons); --static-camera "
+            "ignores TRACE's world outputs"
+        )
 
     def summary(self, spec: WindowSpec = WindowSpec()) -> str:
         lines = [
@@ -506,6 +722,7 @@ class TraceImport:
         ]
         if self.trace_frames is not None and self.trace_frames != self.video_frames:
             lines.append(f"note: TRACE ran on {self.trace_frames} frames; the video has {self.video_frames}")
+        lines.append(self.describe_camera())
         lines += ["  " + track.describe(spec) for track in self.tracks]
         return "\n".join(lines)
 
@@ -529,6 +746,8 @@ def import_trace(
     min_frames: int = 0,
     extrinsics: str | os.PathLike | None = None,
     windows: WindowSpec = WindowSpec(),
+    camera: str = "auto",
+    min_center_conf: float | None = None,
 ) -> TraceImport:
     """Convert TRACE's results for ``video`` into a motion file at ``out`` (written atomically).
 
@@ -544,16 +763,31 @@ def import_trace(
             tracks, ``"size"``: the largest median 2D box).
         min_frames: drop persons tracked in fewer frames.
         extrinsics: ``.npy`` of (F, 4, 4) world-to-camera matrices (OpenCV axes) for a moving
-            camera; default: a static camera, the world being its frame.
+            camera; they win over ``camera``.
+        camera: ``"auto"`` (derive the camera from TRACE's world outputs when the file has
+            them, else static), ``"trace"`` (derive it, the file must have them) or
+            ``"static"`` (identity: the world is the camera's frame).
+        min_center_conf: drop rows whose ``center_confs`` is below this (TRACE's frames filled
+            from memory for an occluded subject), so the lost-subject rule can drop their windows.
 
     Raises:
+        VideoError: the video does not run at ``windows.source_fps`` (the message says how to
+            re-time it keeping the frames one to one), or cannot be read.
         MotionError: another layout, frames beyond the video, no valid window (nothing is
-            written then), bad options; VideoError, BodyModelError: bad video or body model.
+            written then), bad options; BodyModelError: bad body model.
     """
+    from ...errors import VideoError
     from ...video import probe
     from ..body_model import load_body_model
+    from . import FPS_TOLERANCE, retime_hint
 
     info = probe(video)
+    if abs(info.fps - windows.source_fps) > FPS_TOLERANCE:
+        raise VideoError(
+            f"video {video} runs at {info.fps:.6g} fps; sources must be {windows.source_fps:g} fps: "
+            f"{retime_hint(windows.source_fps)}, then pass --video out.mp4 (TRACE's results on in.mp4 hold "
+            "for out.mp4: the frames are the same, one to one)"
+        )
     rows = read_trace_results(trace_path)
     if rows.num_frames_seen is not None and rows.num_frames_seen > info.num_frames:
         raise MotionError(
@@ -562,18 +796,20 @@ def import_trace(
         )
     body = load_body_model(body_model)
     world_to_camera = None if extrinsics is None else _load_extrinsics(extrinsics)
-    motion, tracks = trace_to_motion(
+    motion, tracks, estimate = _trace_to_motion(
         rows,
         body,
         (info.height, info.width),
         info.num_frames,
-        fps=info.fps,
-        extrinsics=world_to_camera,
-        merge=merge,
-        keep=keep,
-        rank_by=rank_by,
-        min_frames=min_frames,
-        windows=windows,
+        info.fps,
+        world_to_camera,
+        merge,
+        keep,
+        rank_by,
+        min_frames,
+        windows,
+        camera,
+        min_center_conf,
     )
     result = TraceImport(
         out=Path(out),
@@ -584,6 +820,8 @@ def import_trace(
         trace_frames=rows.num_frames_seen,
         body_model=body.kind,
         exact_pelvis=rows.j3d is not None,
+        camera="extrinsics" if world_to_camera is not None else "trace" if estimate is not None else "static",
+        camera_estimate=estimate,
     )
     if result.windows == 0:
         raise MotionError(
