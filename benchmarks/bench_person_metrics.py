@@ -124,7 +124,10 @@ def main() -> None:
             f"person metrics end to end: {metrics:.2f}s ({metrics / len(clips):.2f}s per clip); bare forwards: "
             f"{bare:.2f}s; ratio {metrics / bare:.3f} (goal <= 1.3)"
         )
-        print("stage times incl. the warm-up clip (s): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(suite.watch.seconds.items())))
+        print(
+            "stage times incl. the warm-up clip (s): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in sorted(suite.watch.seconds.items()))
+        )
 
 
 if __name__ == "__main__":
