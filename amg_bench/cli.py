@@ -24,12 +24,24 @@ from .results import METRICS
 
 
 class _Group(click.Group):
+    """Expected failures (the toolkit's own errors, and the file system's) end in one ``error:`` line and exit 1."""
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except AmgBenchError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except (AmgBenchError, OSError) as exc:
+            click.echo(f"error: {one_line(exc)}", err=True)
             sys.exit(1)
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on one line (an OSError with its file name)."""
+    if isinstance(exc, OSError) and not isinstance(exc, AmgBenchError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        text = f"{exc.strerror}{where}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,11 +56,11 @@ def main() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output dataset folder.")
 @click.option(
     "--train-size",
-    type=int,
+    type=click.IntRange(min=0),
     default=None,
     help="Valid windows in train (default 5,500; with --demo, the paper's 5,500:288 proportion).",
 )
-@click.option("--test-size", type=int, default=None, help="Windows in test (default: all the rest).")
+@click.option("--test-size", type=click.IntRange(min=1), default=None, help="Windows in test (default: all the rest).")
 @click.option("--split-gap", is_flag=True, help="Drop test windows that overlap a train window.")
 @click.option("--resolution", type=int, default=256, show_default=True, help="Side of the square clips.")
 @click.option(
@@ -118,10 +130,9 @@ def build_dataset_command(
     from .data.builder import BuildConfig, build_dataset, parse_shard
     from .data.demo import build_demo_dataset
     from .data.windows import WindowSpec
-    from .errors import BuildError
 
     if bool(manifest) == bool(demo):
-        raise BuildError("give exactly one of --manifest FILE or --demo")
+        raise click.UsageError("give exactly one of --manifest FILE or --demo")
     options = dict(
         test_size=test_size,
         split_gap=split_gap,
@@ -436,6 +447,17 @@ def train_amg_command(
     click.echo(f"AMG pipeline written to {final}")
 
 
+def _method_args(items) -> dict:
+    """``--method-arg`` items as nested options; a malformed one is a usage error."""
+    from .errors import MethodError
+    from .methods.config import parse_method_args
+
+    try:
+        return parse_method_args(items)
+    except MethodError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--method-arg'") from None
+
+
 @main.command("evaluate")
 @click.option("--method", required=True, help="Method name, 'folder:<dir>' or 'module:Class'.")
 @click.option(
@@ -450,6 +472,7 @@ def train_amg_command(
     "method_args",
     multiple=True,
     metavar="KEY=VALUE",
+    callback=lambda ctx, param, value: _method_args(value),
     help="Method option over --config (YAML value; dotted keys nest); repeatable.",
 )
 @click.option("--dataset", required=True, help="Built dataset folder or Hub id.")
@@ -511,12 +534,11 @@ def evaluate_command(
     """
     from .evaluation.protocols import protocol_scoring
     from .evaluation.runner import EvaluationConfig, evaluate
-    from .methods.config import parse_method_args
 
     config = EvaluationConfig(
         method=method, dataset=dataset, split=split, revision=revision, out=out, protocol=values["protocol"],
         scoring=protocol_scoring(values["protocol"], **scoring_overrides(values)), method_config=method_config,
-        method_options=parse_method_args(method_args), limit=limit, clips=list(clips or ()) or None, seed=seed,
+        method_options=method_args, limit=limit, clips=list(clips or ()) or None, seed=seed,
         device=device, dtype=dtype, body_model=body_model, cache_dir=cache_dir, progress=not no_progress,
     )  # fmt: skip
     summary = evaluate(config)
@@ -621,8 +643,20 @@ def _track_groups(ctx, param, value):
     default=None,
     help="Drop rows whose TRACE center_confs is below this (occluded frames TRACE filled from memory).",
 )
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 def import_trace_command(
-    trace_results, video, out, body_model, merge, keep, rank_by, min_frames, extrinsics, static_camera, min_center_conf
+    trace_results,
+    video,
+    out,
+    body_model,
+    merge,
+    keep,
+    rank_by,
+    min_frames,
+    extrinsics,
+    static_camera,
+    min_center_conf,
+    overwrite,
 ):
     """Convert TRACE_RESULTS (TRACE's <video>.npz, a pickle read because you name it) into a motion file."""
     from .data.sources.trace import import_trace
@@ -641,6 +675,7 @@ def import_trace_command(
         extrinsics=extrinsics,
         camera="static" if static_camera else "auto",
         min_center_conf=min_center_conf,
+        overwrite=overwrite,
     )
     click.echo(result.summary())
 

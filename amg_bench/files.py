@@ -110,8 +110,14 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 @contextlib.contextmanager
-def output_lock(folder: str | os.PathLike, name: str = ".amg_bench.lock") -> Iterator[Path]:
+def output_lock(
+    folder: str | os.PathLike, name: str = ".amg_bench.lock", target: str | os.PathLike | None = None
+) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder`` (created if needed) for the block.
+
+    ``target`` is the output the lock guards, named in the message (default ``folder``). A
+    folder this call created is removed again when the block leaves nothing in it but the lock
+    (a command that failed before writing anything leaves no empty output behind).
 
     The lock is an ``fcntl`` lock on ``folder/name``, released when the process ends however it
     ends; the file keeps the holder's pid and command for the message another process gets.
@@ -125,6 +131,7 @@ def output_lock(folder: str | os.PathLike, name: str = ".amg_bench.lock") -> Ite
     from .errors import OutputExistsError
 
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     handle = open(path, "a+")  # noqa: SIM115 (held for the whole block)
@@ -135,7 +142,7 @@ def output_lock(folder: str | os.PathLike, name: str = ".amg_bench.lock") -> Ite
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise OutputExistsError(
-                f"{folder} is being written by {holder}; wait for it, or use another output"
+                f"{target or folder} is being written by {holder}; wait for it, or use another output"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -143,4 +150,8 @@ def output_lock(folder: str | os.PathLike, name: str = ".amg_bench.lock") -> Ite
         handle.flush()
         yield path
     finally:
+        if created and folder.is_dir() and [p.name for p in folder.iterdir()] == [name]:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         handle.close()

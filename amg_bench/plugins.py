@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
 import re
+import sys
 from typing import Any
 
 from .errors import AmgBenchError
@@ -19,8 +21,14 @@ from .errors import AmgBenchError
 MODULE_CLASS = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def load_object(target: str, *, name: str, kind: str, error: type[AmgBenchError]) -> Any:
+def load_object(
+    target: str, *, name: str, kind: str, error: type[AmgBenchError], from_working_directory: bool = False
+) -> Any:
     """Import ``module`` and return its attribute for a ``"module:attribute"`` target.
+
+    With ``from_working_directory`` (a target the user typed) the current directory is searched
+    too, after everything installed, for the length of this import only: ``mymethod:MyMethod``
+    finds ``./mymethod.py`` as ``python -m`` would, yet never shadows an installed module.
 
     Args:
         target: ``"package.module:Attribute"``.
@@ -35,10 +43,19 @@ def load_object(target: str, *, name: str, kind: str, error: type[AmgBenchError]
     if not MODULE_CLASS.match(target):
         raise error(f"{kind} {name!r}: {target!r} is not of the form 'package.module:Class'")
     module_name, _, attribute = target.partition(":")
+    added = from_working_directory and os.getcwd() not in sys.path
+    if added:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except SyntaxError as exc:
+        where = f"{exc.filename}, line {exc.lineno}" if exc.filename else module_name
+        raise error(f"{kind} {name!r}: module {module_name!r} has a syntax error ({where}: {exc.msg})") from exc
     except Exception as exc:  # ImportError, SyntaxError, or anything the module raises at import
         raise error(f"{kind} {name!r}: cannot import module {module_name!r} ({type(exc).__name__}: {exc})") from exc
+    finally:
+        if added and os.getcwd() in sys.path:
+            sys.path.remove(os.getcwd())
     try:
         return getattr(module, attribute)
     except AttributeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,6 +190,28 @@ def test_smplx_file_uses_21_body_joints_and_maps_to_smpl_joints(tmp_path):
     np.testing.assert_array_equal(model.forward(go, pose, betas, transl)[0], vertices)
     assert model.part_labels.min() >= 0 and model.part_labels.max() <= 23
     assert model.rest_joints(np.zeros(10)).shape == (1, 24, 3)
+
+
+class _RunsCode:
+    """Unpickling this writes the file ``marker``: the proof that a loader unpickled it."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path(self.marker).write_text, ("code ran",))
+
+
+def test_an_smplx_npz_is_never_unpickled(tmp_path):
+    path = tmp_path / "SMPLX_NEUTRAL.npz"
+    _fake_smplx_file(path)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "part2num"}
+    marker = tmp_path / "ran"
+    np.savez(path, **arrays, joint2num=np.array([_RunsCode(marker)], dtype=object))
+    model = bm.load_body_model(path)
+    assert model.kind == "smplx" and model.num_vertices == 10475
+    assert not marker.exists()
 
 
 def test_missing_file_says_where_to_get_the_model(tmp_path):

@@ -202,11 +202,20 @@ def test_motion_made_for_another_frame_rate_or_frame_count_is_refused(sources, t
     assert not (tmp_path / "ds").exists()
 
 
-def test_a_lost_subject_drops_exactly_the_windows_sampling_that_frame(sources, tmp_path):
+@pytest.mark.parametrize("how", ["invalid", "behind the camera", "1e20 m away", "beside the image"])
+def test_a_lost_subject_drops_exactly_the_windows_sampling_that_frame(sources, tmp_path, how):
+    """A frame TRACE lost, and a valid frame the camera cannot see, are the same to the windows."""
     lost = tmp_path / "lost"
     shutil.copytree(sources.parent, lost)
     motion = load_motion(lost / "tiny.npz")
-    motion.valid[1, LOST_FRAME] = False
+    if how == "invalid":
+        motion.valid[1, LOST_FRAME] = False
+    elif how == "behind the camera":  # 3 m behind it: camera z = world z + extrinsics' z shift
+        motion.transl[1, LOST_FRAME, 2] = -motion.extrinsics[LOST_FRAME, 2, 3] - 3.0
+    elif how == "1e20 m away":
+        motion.transl[1, LOST_FRAME] = [0.0, 0.0, 1e20]
+    else:  # 40 m to the side at a few metres' depth: in front of the camera, outside the image
+        motion.transl[1, LOST_FRAME, 0] += 40.0
     save_motion(lost / "tiny.npz", motion)
     result = build_dataset(
         lost / "manifest.yaml", tmp_path / "lost_ds", BuildConfig(train_size=5, resolution=32), progress=False
@@ -216,6 +225,13 @@ def test_a_lost_subject_drops_exactly_the_windows_sampling_that_frame(sources, t
     sampling = {LOST_FRAME - 3 * k for k in range(16)}
     assert starts == sorted(set(range(72 - 45)) - sampling)
     assert sum(result.splits.values()) == 27 - len(sampling & set(range(27)))
+
+
+def test_train_size_zero_builds_a_test_only_dataset_that_loads(sources, tmp_path):
+    report = build_dataset(sources, tmp_path / "ds", BuildConfig(train_size=0, resolution=16), progress=False)
+    assert report.splits == {"test": 27}
+    loaded = load_benchmark(tmp_path / "ds", decode_videos=False)
+    assert list(loaded) == ["test"] and loaded["test"].num_rows == 27
 
 
 def test_split_gap_that_empties_test_is_an_error(sources, tmp_path):

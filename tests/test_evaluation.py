@@ -259,13 +259,11 @@ def test_a_folder_video_at_another_frame_rate_is_refused(tiny, tmp_path, referen
     shutil.copytree(reference_run.out / "videos", folder)
     clip = reference_run.results.clips[0]
     (folder / f"{clip}.mp4").write_bytes(encode_mp4(read_video(folder / f"{clip}.mp4"), 24.0))
-    summary = evaluate(
-        _config(tiny, tmp_path / "run", tmp_path / "cache", method=f"folder:{folder}", metrics=("motion",))
-    )
-    assert [f.clip_id for f in summary.failures] == [clip]
-    assert (
-        "runs at 24 fps but clip" in summary.failures[0].reason and "export it at 8 fps" in summary.failures[0].reason
-    )
+    with pytest.raises(
+        MethodError, match=rf"1 of 4 videos have another frame rate.*{clip}.mp4 runs at 24 fps \(clip: 8\)"
+    ):
+        evaluate(_config(tiny, tmp_path / "run", tmp_path / "cache", method=f"folder:{folder}", metrics=("motion",)))
+    assert not (tmp_path / "run" / "run.json").exists()  # refused before the run was recorded
 
 
 # ---- bad method outputs ----------------------------------------------------------------------

@@ -484,6 +484,16 @@ def test_a_failed_or_missing_clip_shows_in_its_cell_and_the_page_is_built(tmp_pa
     assert f"m01-dmt/{CLIPS[1]}.mp4" not in _videos(out) and f"m01-dmt/{CLIPS[0]}.mp4" in _videos(out)
 
 
+def test_a_run_where_every_clip_failed_is_a_row_with_its_failures(tmp_path):
+    failures = tuple(Failure(c, "generate: RuntimeError: out of memory") for c in CLIPS)
+    path = write_run(tmp_path / "runs", "all-failed", make_results("dmt", {}, failures=failures), shade=90)
+    out = build_leaderboard([path], tmp_path / "board", reported=None)
+    rows = [line for line in _table_lines((out / "leaderboard.md").read_text()) if "| dmt |" in line]
+    assert len(rows) == 1 and f"| {len(CLIPS)} |" in rows[0]  # the failures column
+    assert (out / "leaderboard.png").read_bytes().startswith(b"\x89PNG")
+    assert "failed: generate: RuntimeError: out of memory" in (out / "index.html").read_text()
+
+
 def test_gallery_folders_never_collide(tmp_path):
     paths = [
         write_run(tmp_path / "runs", name, make_results(name, AMG), shade=shade)

@@ -194,7 +194,7 @@ def test_another_layout_names_the_missing_keys(truth, tmp_path):
     with pytest.raises(MotionError, match=r"no 'outputs' entry \(it holds \['poses'\]\)"):
         read_trace_results(tmp_path / "plain.npz")
     (tmp_path / "text.npz").write_text("not a zip")
-    with pytest.raises(MotionError, match="text.npz is not a readable npz"):
+    with pytest.raises(MotionError, match="text.npz is not an npz file"):
         read_trace_results(tmp_path / "text.npz")
     bad_shape = dict(truth[1]) | {"smpl_thetas": truth[1]["smpl_thetas"][:, :66]}
     with pytest.raises(MotionError, match=r"'smpl_thetas' has shape \(\d+, 66\), expected \(\d+, 72\)"):
@@ -444,6 +444,7 @@ def test_cli_import_trace_camera_and_confidence_options(body, tmp_path, video):
             str(video),
             "--out",
             str(out),
+            "--overwrite",
             "--keep",
             "1",
             "--static-camera",
@@ -462,6 +463,7 @@ def test_cli_import_trace_camera_and_confidence_options(body, tmp_path, video):
             str(video),
             "--out",
             str(out),
+            "--overwrite",
             "--static-camera",
             "--extrinsics",
             str(trace),

@@ -14,8 +14,11 @@ Every model, mannequin or real, is run by ``smplx`` (its ``SMPL`` / ``SMPLX`` cl
 ``lbs``). smplx 0.1.28's ``SMPL`` only reads pickles from ``model_path``, so ``.npz`` files are
 read here with ``allow_pickle=False`` and handed to it as ``data_struct``; that is the one path
 for the mannequin and for real SMPL ``.npz`` files. A ``.pkl`` is unpickled only when the user
-names it. SMPL-X files are read by ``smplx.SMPLX`` itself (its npz reader allows pickles, which
-is acceptable for a file the user named).
+names it. ``smplx.SMPLX`` always opens its file itself, and opens an ``.npz`` with pickles
+allowed, so a crafted file would run code: an SMPL-X ``.npz`` is read here with
+``allow_pickle=False``, its plain arrays (everything smplx uses; real files also hold pickled
+bookkeeping dicts such as ``part2num``, which are skipped) are written to a temporary ``.npz``
+without any object array, and smplx opens that copy.
 """
 
 from __future__ import annotations
@@ -410,9 +413,11 @@ def _read_model_file(path: Path) -> tuple[str, dict[str, Any]]:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 keys = set(npz.files)
-                # SMPL-X files also hold pickled dicts; smplx reads those itself, we need one shape.
-                wanted = ["J_regressor"] if "hands_componentsl" in keys else _SMPL_KEYS
-                contents = {k: npz[k] for k in keys if k in wanted or k.startswith("landmark_")}
+                if "hands_componentsl" in keys:  # SMPL-X: every plain array, the pickled extras left out
+                    contents = _plain_arrays(npz)
+                    keys = set(contents)
+                else:
+                    contents = {k: npz[k] for k in keys if k in _SMPL_KEYS or k.startswith("landmark_")}
         except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise BodyModelError(f"body model file {path} is not a readable .npz of plain arrays: {exc}") from exc
     elif suffix == ".pkl":
@@ -439,12 +444,37 @@ def _read_model_file(path: Path) -> tuple[str, dict[str, Any]]:
         missing = [k for k in _SMPLX_KEYS if k not in keys]
         if missing:
             raise BodyModelError(f"body model file {path} looks like SMPL-X but misses {missing}")
-        return "smplx", {}
+        return "smplx", contents if suffix == ".npz" else {}
     missing = [k for k in _SMPL_KEYS if k not in keys]
     if missing:
         raise BodyModelError(f"body model file {path} is not an SMPL or SMPL-X model: it misses {missing}")
     _check_smpl_shapes(path, contents)
     return "smpl", {k: v for k, v in contents.items() if k in _SMPL_KEYS or k.startswith("landmark_")}
+
+
+def _plain_arrays(npz) -> dict[str, np.ndarray]:
+    """The arrays of an open ``np.load(..., allow_pickle=False)`` that are not pickled objects."""
+    arrays = {}
+    for key in npz.files:
+        try:
+            arrays[key] = npz[key]
+        except ValueError:  # an object array: never unpickled
+            continue
+    return arrays
+
+
+def _smplx_model(path: Path, arrays: dict[str, np.ndarray]):
+    """``smplx.SMPLX`` on ``path`` (a ``.pkl`` the user named), or on a pickle-free copy of an ``.npz``'s arrays."""
+    import tempfile
+
+    import smplx
+
+    if not arrays:
+        return smplx.SMPLX(str(path), ext="pkl", num_betas=NUM_BETAS, use_pca=False)
+    with tempfile.TemporaryDirectory(prefix="amg_bench_smplx_") as folder:
+        copy = Path(folder) / "SMPLX_NEUTRAL.npz"
+        np.savez(copy, **arrays)
+        return smplx.SMPLX(str(copy), ext="npz", num_betas=NUM_BETAS, use_pca=False)
 
 
 def _check_smpl_shapes(path: Path, arrays: dict[str, Any]) -> None:
@@ -634,7 +664,7 @@ def load_body_model(spec: str | os.PathLike = "mannequin", gender: str = "neutra
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # smplx prints a notice for 10-beta models
             if detected == "smplx":
-                model = smplx.SMPLX(str(path), ext=path.suffix.lower()[1:], num_betas=NUM_BETAS, use_pca=False)
+                model = _smplx_model(path, arrays)
             else:
                 landmark_ids = None
                 if "landmark_names" in arrays:

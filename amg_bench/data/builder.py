@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BuildError, OutputExistsError
-from ..files import atomic_directory, sha256_file, write_json, write_text
+from ..files import atomic_directory, output_lock, sha256_file, write_json, write_text
 from ..video import center_crop_box, center_crop_resize, encode_mp4, iter_frames
 from .card import render_card
 from .densepose import body_face_parts, describe_convention
@@ -61,6 +61,7 @@ from .workdir import BuildWork, source_identity, unit_key
 from .writer import BUILD_INFO, SplitStats, SplitWriter, dataset_features, place_shards, video_cell
 
 SPLIT_ORDER = ("train", "test")
+MAX_RESOLUTION = 4096  # the side of a square clip; also the largest --eval-size
 # Options that change the rows (so the fingerprint); the others only name, license or lay out files.
 CONTENT_OPTIONS = ("train_size", "test_size", "split_gap", "resolution", "windows", "pose_video", "crf")
 PART_FORMAT = 1
@@ -93,8 +94,8 @@ class BuildConfig:
     chunk_windows: int = 2048
 
     def __post_init__(self) -> None:
-        if self.resolution < 16 or self.resolution % 2:
-            raise BuildError(f"resolution must be an even number >= 16, got {self.resolution}")
+        if self.resolution < 16 or self.resolution > MAX_RESOLUTION or self.resolution % 2:
+            raise BuildError(f"--resolution must be an even number from 16 to {MAX_RESOLUTION}, got {self.resolution}")
         if self.chunk_windows < 1:
             raise BuildError(f"chunk_windows must be >= 1, got {self.chunk_windows}")
         if self.license != "other" and (self.license_name or self.license_link):
@@ -405,9 +406,10 @@ def build_unit(task: UnitTask, on_row: Callable[[str], None] | None = None) -> d
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     config, unit = task.config, task.unit
-    source = load_source(task.spec, config.windows)
+    body = _body(config.body_model)
+    source = load_source(task.spec, config.windows, body)  # the planner's visibility mask (cached)
     needs_body = not task.spec.avatar_video or (config.pose_video and not task.spec.pose_video)
-    body = _body(config.body_model) if needs_body else None
+    body = body if needs_body else None
     work = BuildWork(task.work)
     tmp = work.new_unit(unit.id)
     try:
@@ -588,9 +590,9 @@ def build_dataset(
         raise BuildError(f"num_proc must be a positive integer, got {num_proc!r}")
     specs = load_manifest(sources) if isinstance(sources, (str, Path)) else list(sources)
     specs = sorted(specs, key=lambda s: natural_key(s.id))
-    loaded = [load_source(spec, config.windows) for spec in specs]
-    splits = plan_windows(loaded, config)
     body = load_body_model(config.body_model)
+    loaded = [load_source(spec, config.windows, body) for spec in specs]
+    splits = plan_windows(loaded, config)
     for source in loaded:  # sources whose renders are all precomputed pose no body
         if not source.spec.avatar_video or (config.pose_video and not source.spec.pose_video):
             require_body_model(source.motion, body, str(source.spec.motion))
@@ -631,56 +633,58 @@ def build_dataset(
     ]
 
     work = BuildWork(out)
-    work.open(overwrite)
-    try:
-        work.prune({task.unit.id for task in tasks})
-        finished = {task.unit.id: work.finished(task.unit.id, task.key) for task in tasks}
-        todo = [task for task in tasks if finished[task.unit.id] is None]
-        total = sum(len(task.unit.windows) for task in todo)
-        with tqdm(total=total, desc="building clips", unit="clip", disable=not progress) as bar:
-            built = _run_units(todo, num_proc, bar)
-        for record in built:
-            finished[record["unit"]] = record
-        records = [finished[task.unit.id] for task in tasks]
-        options = {**config.to_dict(), "body_model_kind": body.kind}
-        descriptions = {
-            "sources": source_description or describe_sources(loaded),
-            "render": _render_description(body),
-            "pose": _pose_description(loaded, rendered_pose, pose_parts),
-        }
-        folder_info = {
-            "amg_bench_version": _version(),
-            "options": options,
-            "content_options": content,
-            "sources": [
-                {"id": s.id, "frames": s.video.num_frames, "height": s.video.height, "width": s.video.width}
-                for s in loaded
-            ],
-        }
-        part = None
-        if shard is not None:
-            part = {
-                "format": PART_FORMAT,
-                "index": shard[0],
-                "count": shard[1],
-                "plan": plan,
-                "group": list(dict.fromkeys(task.unit.source_id for task in tasks)),
-                "descriptions": descriptions,
-                "needed_frames": sum(r["needed_frames"] for r in records),
-                "renders": sum(r["renders"] for r in records),
+    with output_lock(work.root, target=out):  # one build of out at a time
+        try:
+            _check_out(out, overwrite)  # again: another build may have finished while this one planned
+            work.open(overwrite)
+            work.prune({task.unit.id for task in tasks})
+            finished = {task.unit.id: work.finished(task.unit.id, task.key) for task in tasks}
+            todo = [task for task in tasks if finished[task.unit.id] is None]
+            total = sum(len(task.unit.windows) for task in todo)
+            with tqdm(total=total, desc="building clips", unit="clip", disable=not progress) as bar:
+                built = _run_units(todo, num_proc, bar)
+            for record in built:
+                finished[record["unit"]] = record
+            records = [finished[task.unit.id] for task in tasks]
+            options = {**config.to_dict(), "body_model_kind": body.kind}
+            descriptions = {
+                "sources": source_description or describe_sources(loaded),
+                "render": _render_description(body),
+                "pose": _pose_description(loaded, rendered_pose, pose_parts),
             }
-        stats, fingerprint = _assemble(
-            out,
-            overwrite,
-            [(work.units / r["unit"], r) for r in records],
-            folder_info,
-            descriptions,
-            part=part,
-        )
-    except BaseException:
-        work.clean_after_failure()
-        raise
-    work.discard()
+            folder_info = {
+                "amg_bench_version": _version(),
+                "options": options,
+                "content_options": content,
+                "sources": [
+                    {"id": s.id, "frames": s.video.num_frames, "height": s.video.height, "width": s.video.width}
+                    for s in loaded
+                ],
+            }
+            part = None
+            if shard is not None:
+                part = {
+                    "format": PART_FORMAT,
+                    "index": shard[0],
+                    "count": shard[1],
+                    "plan": plan,
+                    "group": list(dict.fromkeys(task.unit.source_id for task in tasks)),
+                    "descriptions": descriptions,
+                    "needed_frames": sum(r["needed_frames"] for r in records),
+                    "renders": sum(r["renders"] for r in records),
+                }
+            stats, fingerprint = _assemble(
+                out,
+                overwrite,
+                [(work.units / r["unit"], r) for r in records],
+                folder_info,
+                descriptions,
+                part=part,
+            )
+        except BaseException:
+            work.clean_after_failure()
+            raise
+        work.discard()
     renders = sum(r["renders"] for r in records) if not any(s.avatar_video for s in specs) else 0
     return BuildReport(
         out,
@@ -768,6 +772,8 @@ def _combine_source_digests(pieces: Sequence[tuple[Path, dict]]) -> dict[str, li
 
 
 def _read_part(path: Path) -> dict:
+    if not path.is_dir():
+        raise BuildError(f"part folder {path} does not exist")
     info_path = path / BUILD_INFO
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))

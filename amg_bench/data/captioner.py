@@ -465,7 +465,7 @@ def caption_manifest(
         body = load_body_model(body_model)
         checked = []
         for spec in todo:
-            video, motion = load_video_and_motion(spec, windows)
+            video, motion = load_video_and_motion(spec, windows, body)
             require_body_model(motion, body, str(spec.motion))
             checked.append((spec, video, motion))
         captioner = VLMCaptioner(

@@ -85,6 +85,8 @@ def load_captions(path: str | os.PathLike) -> Captions:
         CaptionError: missing file, invalid JSON, unknown keys, or malformed entries.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CaptionError(f"captions file {path} is a folder, not a JSON file")
     if not path.is_file():
         raise CaptionError(f"captions file {path} does not exist")
     try:

@@ -35,11 +35,15 @@ def load_benchmark(
     split: str | None = None,
     revision: str | None = None,
     decode_videos: bool = True,
+    cache_root: str | os.PathLike | None = None,
 ):
     """``datasets.load_dataset`` on a built folder or a Hub repo id.
 
     With ``decode_videos=False`` the video columns come back as ``{"bytes", "path"}`` dicts;
-    read them with :func:`video_cell_bytes` and :func:`amg_bench.video.read_video`.
+    read them with :func:`video_cell_bytes` and :func:`amg_bench.video.read_video`. A local
+    folder is checked first (card front matter, shards against the build's sha256, no stray data
+    files; :mod:`amg_bench.data.local_folder`) and read through a ``datasets`` cache keyed by its
+    content. ``cache_root`` is the content cache of the shard hashes (default: the package's).
 
     Raises:
         DatasetError: a missing folder, a repo that is offline and not cached, no such split, or
@@ -49,14 +53,18 @@ def load_benchmark(
     import datasets
 
     target = str(path_or_repo_id)
+    options: dict[str, Any] = {}
     if _is_local(target):
+        from .local_folder import check_folder
+
         local = Path(target).expanduser()
         if not local.exists():
             raise DatasetError(f"dataset folder {local} does not exist")
         if not local.is_dir():
             raise DatasetError(f"dataset {local} is a file; give the built dataset's folder")
+        options["cache_dir"] = str(check_folder(local, cache_root))
     try:
-        loaded = datasets.load_dataset(target, split=split, revision=revision)
+        loaded = datasets.load_dataset(target, split=split, revision=revision, **options)
     except AmgBenchError:
         raise
     except Exception as exc:  # datasets and pyarrow raise many kinds for unreadable inputs
@@ -126,15 +134,15 @@ def dataset_info(path_or_repo_id: str | os.PathLike, revision: str | None = None
     from huggingface_hub import DatasetCard
 
     location = str(path_or_repo_id)
+    local = Path(location)
+    if local.is_dir() and not (local / "README.md").is_file():
+        raise DatasetError(f"dataset folder {local} has no README.md card (was it built by amg-bench?)")
     dataset = load_benchmark(location, revision=revision, decode_videos=False)
     splits = {name: part.num_rows for name, part in dataset.items()}
     columns = next(iter(dataset.values())).column_names
-    local = Path(location)
     build: dict[str, Any] = {}
     try:
         if local.is_dir():
-            if not (local / "README.md").is_file():
-                raise DatasetError(f"dataset folder {local} has no README.md card (was it built by amg-bench?)")
             loaded_card = DatasetCard.load(local / "README.md")
             build = build_info(local) or {}
         else:

@@ -50,15 +50,10 @@ def load_manifest(path: str | os.PathLike, may_be_missing: Collection[str] = ())
     Raises:
         ManifestError: unreadable YAML, unknown keys, missing fields or files, duplicate ids.
     """
-    import yaml
+    from ..readers import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise ManifestError(f"manifest {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"manifest {path} is not valid YAML: {exc}") from exc
+    raw = read_yaml(path, "manifest", ManifestError)
     if not isinstance(raw, dict):
         raise ManifestError(f"manifest {path} must be a mapping with a 'sources' list")
     unknown = sorted(set(raw) - {"sources"})
@@ -84,6 +79,8 @@ def load_manifest(path: str | os.PathLike, may_be_missing: Collection[str] = ())
             if entry.get(key) is None:
                 continue
             file = (base / str(entry[key])).resolve()
+            if file.is_dir():
+                raise ManifestError(f"{where}.{key}: {file} is a folder, not a file")
             if not file.is_file() and key not in may_be_missing:
                 raise ManifestError(f"{where}.{key}: file {file} does not exist")
             files[key] = file

@@ -83,6 +83,10 @@ class Motion:
             fail(f"'valid' must be a bool (persons, frames) array, got {self.valid.dtype} {self.valid.shape}")
         p, f = self.valid.shape
         expect = {"global_orient": (p, f, 3), "body_pose": (p, f, 69), "transl": (p, f, 3)}
+        for name in (*expect, "betas", "intrinsics", "extrinsics", "image_size", "fps"):
+            kind = np.asarray(getattr(self, name)).dtype.kind
+            if kind not in "biuf":
+                fail(f"'{name}' must hold numbers, got an array of dtype {np.asarray(getattr(self, name)).dtype}")
         for name, shape in expect.items():
             value = np.asarray(getattr(self, name), dtype=np.float32)
             if value.shape != shape:
@@ -105,8 +109,10 @@ class Motion:
         if len(size) != 2 or min(size) <= 0:
             fail(f"'image_size' must be (height, width), got {size}")
         self.image_size = size  # type: ignore[assignment]
-        self.fps = float(self.fps)
-        if not self.fps > 0:
+        if np.asarray(self.fps).size != 1:
+            fail(f"'fps' must be one number, got shape {np.asarray(self.fps).shape}")
+        self.fps = float(np.asarray(self.fps).reshape(-1)[0])
+        if not self.fps > 0 or not np.isfinite(self.fps):
             fail(f"'fps' must be positive, got {self.fps}")
         if not self.person_ids:
             self.person_ids = [f"person{i}" for i in range(p)]
@@ -155,19 +161,16 @@ def load_motion(path: str | os.PathLike) -> Motion:
     Raises:
         MotionError: missing file, not an npz, missing keys, wrong shapes or version.
     """
+    from ..readers import read_npz
+
     path = Path(path)
-    if not path.is_file():
-        raise MotionError(f"motion file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (ValueError, OSError) as exc:
-        raise MotionError(f"motion file {path} is not a readable npz without pickled objects: {exc}") from exc
+    arrays = read_npz(path, "motion file", MotionError)
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:
         raise MotionError(f"motion file {path} misses keys {missing}")
-    version = int(arrays.get("format_version", FORMAT_VERSION))
-    if version != FORMAT_VERSION:
+    version = np.asarray(arrays.get("format_version", FORMAT_VERSION))
+    if version.dtype.kind not in "iu" or version.size != 1 or int(version.reshape(-1)[0]) != FORMAT_VERSION:
+        version = version.tolist()
         raise MotionError(f"motion file {path} has format_version {version}; this package reads {FORMAT_VERSION}")
     motion = Motion.__new__(Motion)
     motion.global_orient = arrays["global_orient"]
@@ -177,8 +180,8 @@ def load_motion(path: str | os.PathLike) -> Motion:
     motion.valid = arrays["valid"]
     motion.intrinsics = arrays["intrinsics"]
     motion.extrinsics = arrays["extrinsics"]
-    motion.image_size = tuple(arrays["image_size"].tolist())  # type: ignore[assignment]
-    motion.fps = float(arrays.get("fps", 24.0))
+    motion.image_size = arrays["image_size"]  # type: ignore[assignment]
+    motion.fps = arrays.get("fps", np.float32(24.0))
     motion.person_ids = [str(x) for x in arrays.get("person_ids", np.zeros(0, dtype=str)).tolist()]
     motion.body_model = str(arrays.get("body_model", np.asarray("mannequin")))
     motion.validate(str(path))

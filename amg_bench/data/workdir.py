@@ -128,10 +128,8 @@ class BuildWork:
         if self.units.is_dir():
             for tmp in self.units.glob(".*.tmp"):
                 shutil.rmtree(tmp, ignore_errors=True)
-        if not self.has_finished_units():
-            shutil.rmtree(self.units, ignore_errors=True)
-            if self.root.is_dir() and not any(self.root.iterdir()):
-                self.root.rmdir()
+        if not self.has_finished_units():  # nothing worth keeping: the folder goes (its lock file too)
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def discard(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -3,8 +3,8 @@
 The split is opened through the one data-access path (:func:`amg_bench.data.hub.load_benchmark`
 with videos left encoded, :func:`~amg_bench.data.hub.video_cell_bytes`) and validated once, up
 front, so a bad dataset fails before any clip: clip ids that cannot name a file, rows with a
-non-positive fps or frame count, a column the card lists but the data lacks, shards that changed
-since the build (checked against the sha256 the build recorded). A method gets the video inputs
+non-positive fps or frame count, a column the card lists but the data lacks (shards that changed
+since the build are refused by the load itself). A method gets the video inputs
 it lists in ``requires`` and the text inputs always; only reference methods may require ``video``.
 """
 
@@ -72,6 +72,9 @@ class BenchmarkSplit:
     def source_id(self, clip_id: str) -> str:
         return self._sources[self._index[clip_id]]
 
+    def fps(self, clip_id: str) -> float:
+        return float(self.rows[self._index[clip_id]]["fps"])
+
     def video_bytes(self, clip_id: str, column: str) -> bytes:
         """The embedded mp4 bytes of a video column of ``clip_id``."""
         cell = self.rows[self._index[clip_id]][column]
@@ -88,7 +91,7 @@ def open_split(
             duplicate or unusable clip ids or rows, or shards that differ from the build's record.
     """
     dataset_id = str(dataset)
-    loaded = load_benchmark(dataset_id, revision=revision, decode_videos=False)
+    loaded = load_benchmark(dataset_id, revision=revision, decode_videos=False, cache_root=cache_root)
     if split not in loaded:
         raise DatasetError(f"dataset {dataset_id!r} has no split {split!r}; it has {sorted(loaded)}")
     rows = loaded[split]
@@ -102,9 +105,7 @@ def open_split(
     rows = rows.select_columns([c for c in rows.column_names if c in wanted])
     _check_data_columns(rows, where)
     clip_ids, sources = _check_rows(rows, where)
-    info = build_info(dataset_id) if Path(dataset_id).is_dir() else None
-    if info is not None:
-        verify_shards(Path(dataset_id), info, cache_root)
+    info = build_info(dataset_id) if Path(dataset_id).is_dir() else None  # its shards were checked on load
     resolved = _hub_revision(dataset_id, revision)
     recorded = info.get("fingerprint") if info else None
     fingerprint = recorded if isinstance(recorded, str) and recorded else resolved or rows._fingerprint
@@ -150,33 +151,6 @@ def _check_rows(rows, where: str) -> tuple[list[str], list[str]]:
         if not isinstance(source, str) or not source:
             raise DatasetError(f"{where} clip {clip_ids[i]}: source_id must be a non-empty string, got {source!r}")
     return clip_ids, [str(s) for s in sources]
-
-
-def verify_shards(folder: Path, info: dict[str, Any], cache_root=None) -> None:
-    """Check every data file against the sha256 the build recorded (each file hashed once per size and mtime).
-
-    Raises:
-        DatasetError: a recorded shard is missing or its bytes changed since the build.
-    """
-    from ..cache import JSON, ContentCache, content_digest
-    from ..files import sha256_file
-
-    cache = ContentCache("shard_sha256", {"algorithm": "sha256"}, JSON, cache_root)
-    splits = info.get("splits") or {}
-    for split_name, split in splits.items():
-        files = split.get("files") if isinstance(split, dict) else None
-        for name, expected in (files or {}).items():
-            path = folder / name
-            if not path.is_file():
-                raise DatasetError(f"dataset {folder}: shard {name} of split {split_name!r} is missing")
-            stat = path.stat()
-            key = content_digest(str(path.resolve()), str(stat.st_size), str(stat.st_mtime_ns))
-            actual = cache.get_or_compute(key, lambda p=path: sha256_file(p))
-            if actual != expected:
-                raise DatasetError(
-                    f"dataset {folder}: shard {name} changed since it was built (sha256 {actual[:12]}..., the build "
-                    f"recorded {str(expected)[:12]}...): rebuild the dataset or re-download its shards"
-                )
 
 
 def _hub_revision(dataset_id: str, revision: str | None) -> str | None:

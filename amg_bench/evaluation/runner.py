@@ -158,6 +158,10 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
         OutputExistsError: ``out`` holds a run with other settings, or another process writes it.
         MissingWeightsError, MetricError, TrackerError: the metrics cannot be built.
     """
+    if config.device is not None:
+        from ..methods.device import check_device
+
+        check_device(str(config.device), "--device")
     if state is None:
         from accelerate import PartialState
 
@@ -211,12 +215,12 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
             "seed": config.seed,
             "crf": config.crf,
         }
+        method.prepare(list(clips), split)  # may refuse the run: before run.json is written
         run.check_settings(settings, write=state.is_main_process)
 
         # 6. This process's share
         mine = clips[state.process_index :: state.num_processes]
         pending = [clip_id for clip_id in mine if not run.is_finished(clip_id)]
-        method.prepare(list(clips), split)
 
         # 7. Clips
         from tqdm.auto import tqdm

@@ -481,6 +481,8 @@ def score_pair(
             "identity and pose need the people's masks, which come from a dataset row: use "
             "`amg-bench evaluate` on a dataset for them"
         )
+    if "clip" in settings.metrics and not prompt.strip():
+        raise MetricError("CLIP score needs the caption the video was made from: pass --prompt, or --metrics motion")
     reference_video, generated_video = read_video(reference), read_video(generated)
     suite = MetricSuite(replace(settings, foreground=False), device, cache_root=cache_root)
     values = suite.score(generated_video, reference_video, {"scene_caption": prompt})

@@ -33,6 +33,12 @@ def render_plot(board: Leaderboard, path: str | os.PathLike, dpi: int = 120) -> 
     palette = [f"C{i % 10}" for i in range(len(board.groups))]
     colour = {g.name: palette[i] for i, g in enumerate(board.groups)}
     panels = len(board.metrics)
+    if not panels:  # every clip of every run failed: nothing to draw, but the page still links a chart
+        fig = Figure(figsize=(6.0, 2.0), layout="constrained")
+        fig.text(0.5, 0.5, "no scored clip: see the failures in the tables", ha="center", va="center")
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+        return
     fig = Figure(figsize=(max(4.0, 0.7 * len(rows) + 1.5) * panels, 4.6), layout="constrained")
     axes = fig.subplots(1, panels, squeeze=False)[0]
     for ax, metric in zip(axes, board.metrics):

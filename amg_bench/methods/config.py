@@ -48,15 +48,9 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         MethodError: the file is missing, not YAML, or not a mapping with string keys.
     """
-    import yaml
+    from ..readers import read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise MethodError(f"method config {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise MethodError(f"method config {path} is not valid YAML: {exc}") from exc
+    data = read_yaml(path, "method config", MethodError)
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
@@ -144,7 +138,7 @@ def build_options(options_class: type, values: Mapping[str, Any], method: str) -
     if unknown:
         known = sorted(fields)
         raise MethodError(
-            f"method {method!r} has no option {unknown[0]!r}{suggest(unknown[0], known)} Its options: {known or 'none'}"
+            f"method {method!r} has no option {unknown[0]!r}{suggest(unknown[0], known)}; its options: {known or 'none'}"
         )
     hints = typing.get_type_hints(options_class)
     checked = {

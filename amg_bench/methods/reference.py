@@ -13,8 +13,9 @@ Calibrations (labelled rows beside every protocol group: where "no motion" and "
 Videos made elsewhere:
 - ``folder:<dir>`` publishes ``<dir>/<clip_id>.mp4`` unchanged, so any model's outputs can be
   scored without an adapter. A missing video fails that clip with the path it expected;
-  :meth:`FolderMethod.prepare` lists every missing clip before the run starts. A video at
-  another frame rate than the benchmark clip is refused (resampling would change its motion).
+  :meth:`FolderMethod.prepare` lists every missing clip before the run starts, and refuses the
+  run when a video has another frame rate than its benchmark clip (resampling would change its
+  motion, so it is never done).
 """
 
 from __future__ import annotations
@@ -168,6 +169,21 @@ class FolderMethod(Method):
         return [clip_id for clip_id in clip_ids if not self.video_path(clip_id).is_file()]
 
     def prepare(self, clip_ids: list[str], split: SplitAccess) -> None:
+        """Warn about missing videos; refuse the run when any video has another frame rate than its clip.
+
+        Raises:
+            MethodError: naming the first videos at a wrong frame rate and the rate they need.
+        """
+        present = [c for c in clip_ids if self.video_path(c).is_file()]
+        wrong = [(c, probe(self.video_path(c)).fps, split.fps(c)) for c in present]
+        wrong = [(c, got, want) for c, got, want in wrong if abs(got - want) > FPS_TOLERANCE]
+        if wrong:
+            shown = ", ".join(f"{c}.mp4 runs at {got:g} fps (clip: {want:g})" for c, got, want in wrong[:3])
+            raise MethodError(
+                f"folder {self.folder}: {len(wrong)} of {len(present)} videos have another frame rate than their "
+                f"clip: {shown}; export each at its clip's fps, one frame per clip frame (a resampled video would "
+                "not have the clip's motion)"
+            )
         missing = self.missing(clip_ids)
         if missing:
             logger.warning(

@@ -69,7 +69,7 @@ def resolve_method_class(name: str) -> type[Method]:
             except MethodError as exc:
                 raise MethodError(f"entry point {plugins[name].value!r} cannot be loaded: {exc}") from exc
         elif MODULE_CLASS.match(name):
-            cls = load_object(name, name=name, kind="method", error=MethodError)
+            cls = load_object(name, name=name, kind="method", error=MethodError, from_working_directory=True)
         else:
             known = available_methods()
             raise MethodError(

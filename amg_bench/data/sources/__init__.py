@@ -61,8 +61,11 @@ def _check_companion(path: Path | None, video: VideoInfo, name: str) -> None:
         )
 
 
-def load_video_and_motion(spec: SourceSpec, windows: WindowSpec) -> tuple[VideoInfo, Motion]:
+def load_video_and_motion(spec: SourceSpec, windows: WindowSpec, body=None) -> tuple[VideoInfo, Motion]:
     """Probe a source's video and read its motion, checked against each other.
+
+    With ``body`` (of the motion's kind), person-frames the camera does not see are made invalid
+    (:mod:`amg_bench.data.visibility`).
 
     Raises:
         VideoError: unreadable video or wrong fps.
@@ -87,10 +90,14 @@ def load_video_and_motion(spec: SourceSpec, windows: WindowSpec) -> tuple[VideoI
             "from the video's. Make the motion from this very video (amg-bench import-trace --video ...); if "
             f"the video was re-timed, {retime_hint(windows.source_fps)}"
         )
+    if body is not None:
+        from ..visibility import apply_visibility
+
+        apply_visibility(motion, body, spec.motion)
     return video, motion
 
 
-def load_source(spec: SourceSpec, windows: WindowSpec) -> Source:
+def load_source(spec: SourceSpec, windows: WindowSpec, body=None) -> Source:
     """Read and cross-check a source's files.
 
     Raises:
@@ -98,7 +105,7 @@ def load_source(spec: SourceSpec, windows: WindowSpec) -> Source:
         MotionError: bad motion file, or a motion made for another video (size, fps, frame count).
         CaptionError: bad captions file.
     """
-    video, motion = load_video_and_motion(spec, windows)
+    video, motion = load_video_and_motion(spec, windows, body)
     _check_companion(spec.avatar_video, video, "avatar_video")
     _check_companion(spec.pose_video, video, "pose_video")
     return Source(spec=spec, video=video, motion=motion, captions=load_captions(spec.captions))

@@ -120,9 +120,9 @@ def read_trace_results(path: str | os.PathLike) -> TraceRows:
         MotionError: missing or unreadable file, another layout (naming the missing keys), or
             arrays of the wrong shape.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MotionError(f"TRACE results file {path} does not exist")
+    from ...readers import check_npz_file
+
+    path = check_npz_file(path, "TRACE results file", MotionError)
     try:
         with np.load(path, allow_pickle=True) as data:  # the user named this file
             names = list(data.files)
@@ -748,6 +748,7 @@ def import_trace(
     windows: WindowSpec = WindowSpec(),
     camera: str = "auto",
     min_center_conf: float | None = None,
+    overwrite: bool = False,
 ) -> TraceImport:
     """Convert TRACE's results for ``video`` into a motion file at ``out`` (written atomically).
 
@@ -769,14 +770,19 @@ def import_trace(
             ``"static"`` (identity: the world is the camera's frame).
         min_center_conf: drop rows whose ``center_confs`` is below this (TRACE's frames filled
             from memory for an occluded subject), so the lost-subject rule can drop their windows.
+        overwrite: replace an existing ``out``.
 
     Raises:
         VideoError: the video does not run at ``windows.source_fps`` (the message says how to
             re-time it keeping the frames one to one), or cannot be read.
         MotionError: another layout, frames beyond the video, no valid window (nothing is
             written then), bad options; BodyModelError: bad body model.
+        OutputExistsError: ``out`` exists and ``overwrite`` is false.
     """
-    from ...errors import VideoError
+    from ...errors import OutputExistsError, VideoError
+
+    if Path(out).exists() and not overwrite:
+        raise OutputExistsError(f"motion file {out} already exists; pass --overwrite to replace it")
     from ...video import probe
     from ..body_model import load_body_model
     from . import FPS_TOLERANCE, retime_hint

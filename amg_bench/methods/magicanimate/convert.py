@@ -69,7 +69,10 @@ def load_release_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        raise ConversionError(f"cannot read checkpoint {path} as weights only: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(
+            f"cannot read checkpoint {path} as weights only (torch.load(weights_only=True)): {first}"
+        ) from exc
     state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConversionError(f"checkpoint {path} holds no state dict of tensors")
