@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from modelscope_for_tests import randomize_trainable, save_base_folder, tiny_base_components
 
 from amg_bench.errors import MissingWeightsError
@@ -102,35 +103,142 @@ def test_condition_matters_only_through_new_conv_channels(pipe):
     assert not torch.allclose(run(conditions[0]), run(conditions[1]), atol=1e-4)
 
 
-def test_guidance_branches_share_the_condition(pipe):
+# ---------------------------------------------------------------------- the release's sampler, written out
+#: The SD VAE's latent scale (the release's ``scale_factor``).
+VAE_SCALE = 0.18215
+
+
+def release_alphas_cumprod():
+    """VGen "linear_sd": betas linear in sqrt space from 0.00085 to 0.012 over 1000 steps, float64."""
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=np.float64) ** 2
+    return np.cumprod(1 - betas)
+
+
+def text_features_by_hand(text_encoder, input_ids):
+    """Every layer of the CLIP text model run by hand, then the final layer norm (OpenCLIP's ``ln_final``).
+
+    The ms-1.7b text encoder holds OpenCLIP ViT-H's first 23 of 24 layers, so its last layer is the
+    release's "penultimate" one, which the release follows with ``ln_final``.
+    """
+    config = text_encoder.config
+    heads = config.num_attention_heads
+    act = {"quick_gelu": lambda x: x * torch.sigmoid(1.702 * x), "gelu": F.gelu}[config.hidden_act]
+
+    def layer_norm(module, x):
+        return F.layer_norm(x, module.weight.shape, module.weight, module.bias, config.layer_norm_eps)
+
+    def linear(module, x):
+        return x @ module.weight.T + module.bias
+
+    length = input_ids.shape[1]
+    h = text_encoder.embeddings.token_embedding.weight[input_ids]
+    h = h + text_encoder.embeddings.position_embedding.weight[:length]
+    future = torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
+    for layer in text_encoder.encoder.layers:
+        x = layer_norm(layer.layer_norm1, h)
+        attn = layer.self_attn
+        q, k, v = (
+            linear(proj, x).unflatten(-1, (heads, -1)).transpose(1, 2)
+            for proj in (attn.q_proj, attn.k_proj, attn.v_proj)
+        )
+        scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+        weights = scores.masked_fill(future, float("-inf")).softmax(-1)
+        h = h + linear(attn.out_proj, (weights @ v).transpose(1, 2).flatten(2))
+        h = h + linear(layer.mlp.fc2, act(linear(layer.mlp.fc1, layer_norm(layer.layer_norm2, h))))
+    return layer_norm(text_encoder.final_layer_norm, h)
+
+
+def empty_text_ids(tokenizer):
+    """The empty text as OpenCLIP tokenizes it: start, end, then padding."""
+    length = tokenizer.model_max_length
+    return torch.tensor([[tokenizer.bos_token_id, tokenizer.eos_token_id] + [tokenizer.pad_token_id] * (length - 2)])
+
+
+def guided_run_by_hand(pipe, prompt, video, scale, steps, seed):
+    """The release's sampling of ``video``'s condition, written out from the components.
+
+    Returns ``(text features [empty, prompt], condition latent, the latent entering each step, frames)``.
+    RNG order: the condition's posterior sample, then the initial noise, from one CPU generator.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    unet, vae = pipe.unet, pipe.vae
+    with torch.no_grad():
+        prompt_ids = pipe.tokenizer(
+            [prompt], padding="max_length", max_length=pipe.tokenizer.model_max_length, return_tensors="pt"
+        ).input_ids
+        texts = [text_features_by_hand(pipe.text_encoder, ids) for ids in (empty_text_ids(pipe.tokenizer), prompt_ids)]
+
+        # centre square of the frames, [-1, 1]; posterior mean + std * noise, times the VAE scale
+        width = video.shape[2]
+        side = video.shape[1]
+        square = video[:, :, (width - side) // 2 : (width + side) // 2]
+        pixels = torch.from_numpy(square).permute(0, 3, 1, 2).float() / 127.5 - 1
+        posterior = vae.encode(pixels).latent_dist
+        noise = torch.randn(posterior.mean.shape, generator=generator)
+        condition = ((posterior.mean + posterior.std * noise) * VAE_SCALE).permute(1, 0, 2, 3)[None]
+
+        alphas_cumprod = release_alphas_cumprod()
+        stride = 1000 // steps
+        latents = torch.randn(condition.shape, generator=generator).double()
+        step_inputs = []
+        for t in range(1000 - stride + 1, 0, -stride):  # 1 + arange(0, 1000, stride), reversed
+            step_inputs.append(latents.float())
+            model_input = torch.cat([latents.float(), condition], dim=1)
+            uncond, cond = (unet(model_input, t, encoder_hidden_states=text).sample.double() for text in texts)
+            eps = uncond + scale * (cond - uncond)
+            a_t, a_prev = alphas_cumprod[t], alphas_cumprod[max(t - stride, 0)]
+            x0 = (latents - np.sqrt(1 - a_t) * eps) / np.sqrt(a_t)
+            latents = np.sqrt(a_prev) * x0 + np.sqrt(1 - a_prev) * eps  # DDIM, eta 0
+
+        images = vae.decode(latents[0].permute(1, 0, 2, 3).float() / VAE_SCALE).sample
+        frames = (images / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1)
+    return texts, condition, step_inputs, frames.numpy()
+
+
+def test_guided_sampling_matches_the_release_written_out(pipe, monkeypatch):
     randomize_trainable(pipe.unet)
-    seen = []
+    video = condition_video(height=16, width=24)
+    prompt, scale, steps, seed = "a person walks", 2.5, 2, 11
+    texts, condition, step_inputs, frames = guided_run_by_hand(pipe, prompt, video, scale, steps, seed)
+
+    asked, seen = [], []
+    tokenize = type(pipe.tokenizer).__call__
+    monkeypatch.setattr(
+        type(pipe.tokenizer),
+        "__call__",
+        lambda self, text, *a, **k: asked.append(text) or tokenize(self, text, *a, **k),
+    )
     hook = pipe.unet.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append((args[0].clone(), kwargs["encoder_hidden_states"].clone())),
         with_kwargs=True,
     )
-    video = condition_video()
-    pipe(
-        "a person walks",
-        video,
-        num_inference_steps=2,
-        guidance_scale=3.0,
-        generator=torch.Generator().manual_seed(0),
-        output_type="latent",
-    )
+
+    got_frames = pipe(prompt, video, steps, scale, torch.Generator().manual_seed(seed), output_type="np").frames
     hook.remove()
-    expected_condition = pipe.encode_video(pipe.preprocess_video(video, 16, 16), torch.Generator().manual_seed(0))[0]
-    empty = pipe.encode_prompt([""], "cpu")[0]
-    prompt = pipe.encode_prompt(["a person walks"], "cpu")[0]
-    assert len(seen) == 2
-    for sample, text in seen:
+
+    # The release encodes "" for the unconditional branch (CLIP's tokenizer maps " " to the same ids,
+    # so only the text asked for tells them apart).
+    assert sorted(text for call in asked for text in ([call] if isinstance(call, str) else call)) == ["", prompt]
+    assert len(seen) == steps
+    for (sample, text), latents in zip(seen, step_inputs, strict=True):
         assert sample.shape == (2, 8, 16, 8, 8)
-        assert torch.equal(sample[0, 4:], sample[1, 4:])  # the unconditional branch keeps the condition
-        assert torch.equal(sample[0, :4], sample[1, :4])
-        torch.testing.assert_close(sample[0, 4:], expected_condition)
-        torch.testing.assert_close(text[0], empty)  # only the text differs
-        torch.testing.assert_close(text[1], prompt)
-    assert not torch.allclose(empty, prompt)
+        for branch in range(2):  # the same noisy latent: the initial noise, then each DDIM step's output
+            torch.testing.assert_close(sample[branch, :4], latents[0], rtol=1e-4, atol=1e-4)
+        for branch in range(2):  # both branches keep the condition; the empty text first
+            torch.testing.assert_close(sample[branch, 4:], condition[0], rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(text[branch], texts[branch][0], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(texts[0], texts[1])
+    np.testing.assert_allclose(got_frames[0], frames, rtol=1e-4, atol=1e-4)  # the last step and the decoding
+
+
+def test_text_features_are_the_last_layer_after_the_final_layer_norm(pipe):
+    ids = pipe.tokenizer(["a dancer"], padding="max_length", max_length=16, return_tensors="pt").input_ids
+    with torch.no_grad():
+        by_hand = text_features_by_hand(pipe.text_encoder, ids)
+        torch.testing.assert_close(pipe.encode_prompt(["a dancer"], "cpu"), by_hand, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            pipe.encode_prompt([""], "cpu"), text_features_by_hand(pipe.text_encoder, empty_text_ids(pipe.tokenizer))
+        )
 
 
 def test_changing_the_condition_changes_the_video(pipe):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from modelscope_for_tests import save_base_folder, tiny_base_components
+from modelscope_for_tests import randomize_trainable, save_base_folder, tiny_base_components
 
 from amg_bench.cli import main
 from amg_bench.errors import DatasetError, MethodError, OutputExistsError
@@ -19,10 +19,11 @@ from amg_bench.training.amg import (
     diffusion_loss,
     enable_block_checkpointing,
     list_checkpoints,
+    setup_training,
     train_amg,
 )
 from amg_bench.training.data import iter_clip_sources, resolve_dataset
-from amg_bench.video import encode_mp4
+from amg_bench.video import encode_mp4, read_video
 
 NUM_CLIPS = 5
 
@@ -68,6 +69,11 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("amg_train")
     save_base_folder(tiny_base_components(seed=4), root / "base")
     write_dataset(root / "data")
+    # the latents every run at the default size reads (what its first run would encode)
+    sources = list(iter_clip_sources(resolve_dataset(str(root / "data"))))
+    latent_cache.build_cache(
+        AMGPipeline.from_base(root / "base"), sources, root / "cache", height=16, width=16, num_frames=16
+    )
     return root
 
 
@@ -95,7 +101,7 @@ def run_a(world):
 
 
 def cached_batch(world, clip_ids=("demo_000000", "demo_000001")):
-    """Cache entries of these clips (each clip has one file in the shared cache)."""
+    """Cache entries of these clips (each clip has one file in the shared cache at the default size)."""
     files = [next((world / "cache").rglob(f"{clip_id}-*.safetensors")) for clip_id in clip_ids]
     items = [latent_cache.CachedClips(files)[i] for i in range(len(files))]
     return {key: torch.stack([item[key] for item in items]) for key in items[0]}
@@ -114,6 +120,84 @@ def initial_pipeline(world, seed=0):
 
     set_seed(seed)
     return AMGPipeline.from_base(world / "base")
+
+
+#: The SD VAE's latent scale (the release's ``scale_factor``).
+VAE_SCALE = 0.18215
+
+
+def release_alphas_cumprod():
+    """VGen "linear_sd": betas linear in sqrt space from 0.00085 to 0.012 over 1000 steps, float64."""
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=np.float64) ** 2
+    return np.cumprod(1 - betas)
+
+
+def test_diffusion_loss_is_the_noise_mse_written_out(world):
+    pipe = AMGPipeline.from_base(world / "base")
+    randomize_trainable(pipe.unet)  # the condition channels matter
+    batch = cached_batch(world)
+    latents, condition, text = batch["latents"], batch["condition"], batch["prompt_embeds"]
+    seed = 3
+    generator = torch.Generator().manual_seed(seed)  # the noise first, then one timestep per clip in [0, 1000)
+    noise = torch.randn(latents.shape, generator=generator)
+    timesteps = torch.randint(0, 1000, (latents.shape[0],), generator=generator)
+    assert timesteps.max() >= 500  # so a draw from half the range would differ
+    a_t = torch.from_numpy(release_alphas_cumprod())[timesteps].view(-1, 1, 1, 1, 1)
+    noisy = (a_t.sqrt() * latents + (1 - a_t).sqrt() * noise).float()
+    with torch.no_grad():
+        prediction = pipe.unet(torch.cat([noisy, condition], dim=1), timesteps, encoder_hidden_states=text).sample
+        expected = ((prediction - noise) ** 2).mean()
+        got = diffusion_loss(pipe.unet, pipe.scheduler, batch, torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=0)
+
+
+def test_cache_holds_scaled_posterior_samples_of_video_and_condition(world, tmp_path):
+    pipe = AMGPipeline.from_base(world / "base")
+    (source,) = list(iter_clip_sources(resolve_dataset(str(world / "data"))))[:1]
+    (path,) = latent_cache.build_cache(pipe, [source], tmp_path, height=32, width=32, num_frames=16)
+    entry = latent_cache.CachedClips([path])[0]
+    with torch.no_grad():
+        ids = pipe.tokenizer([source.caption], padding="max_length", max_length=16, return_tensors="pt").input_ids
+        torch.testing.assert_close(entry["prompt_embeds"], pipe.text_encoder(ids).last_hidden_state[0])
+        for name, data in (("latents", source.video), ("condition", source.condition)):
+            pixels = torch.from_numpy(read_video(data)[:16]).permute(0, 3, 1, 2).float() / 127.5 - 1  # 32 x 32 already
+            posterior = pipe.vae.encode(pixels).latent_dist
+            # what the sample's noise must have been: standard normal if it is (mean + std * noise) * scale
+            z = (entry[name].permute(1, 0, 2, 3) / VAE_SCALE - posterior.mean) / posterior.std
+            assert abs(z.mean().item()) < 0.05 and abs(z.std().item() - 1) < 0.05, (name, z.mean(), z.std())
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_setup_follows_the_release_recipe(world, tmp_path):
+    import math
+
+    from diffusers.models.resnet import ResnetBlock2D, TemporalConvLayer
+
+    release = AMGTrainingConfig(
+        dataset=str(world / "data"), base=str(world / "base"), out=str(tmp_path / "run"), cache_dir=str(world / "cache")
+    )
+    run = setup_training(release)
+    optimizer = run.optimizer.optimizer
+    assert type(optimizer) is torch.optim.AdamW
+    (group,) = optimizer.param_groups
+    assert (group["initial_lr"], group["weight_decay"], group["betas"], group["eps"]) == (1e-6, 0.0, (0.9, 0.999), 1e-8)
+    trainable = {id(p) for name, p in run.pipe.unet.named_parameters() if is_trainable_name(name)}
+    assert {id(p) for p in group["params"]} == trainable
+    # dropout 0.1 in every ResBlock and in its temporal convolutions, as ModelScope builds them
+    resnets = [m for m in run.pipe.unet.modules() if isinstance(m, ResnetBlock2D)]
+    assert resnets and {m.dropout.p for m in resnets} == {0.1}
+    temporal = [d for m in run.pipe.unet.modules() if isinstance(m, TemporalConvLayer) for d in m.modules()]
+    assert {d.p for d in temporal if isinstance(d, torch.nn.Dropout)} == {0.1}
+    # the release's AnnealingLR: step s (from 0) runs at lr * s / 10 up to s = 10, then cosine to 0 at 1,000,000
+    lrs = []
+    for _ in range(13):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        run.lr_scheduler.step()
+    expected = [
+        1e-6 * s / 10 if s <= 10 else 1e-6 * (1 + math.cos(math.pi * (s - 10) / (1e6 - 10))) / 2 for s in range(13)
+    ]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-9, atol=1e-18)
+    run.accelerator.end_training()
 
 
 def test_a_few_steps_on_a_fixed_batch_lower_the_loss(world, tmp_path):

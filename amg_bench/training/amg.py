@@ -274,6 +274,30 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 # ---------------------------------------------------------------------- the run
+@dataclass
+class TrainingRun:
+    """A run after :func:`setup_training`: everything the loop and the final save use.
+
+    ``unet``, ``optimizer``, ``loader`` and ``lr_scheduler`` are the ``accelerator.prepare``-d
+    objects; ``pipe.unet`` is the unwrapped UNet. ``step`` counts optimizer steps done (a resumed
+    run starts at its checkpoint's step).
+    """
+
+    config: AMGTrainingConfig
+    out: Path
+    accelerator: Any
+    pipe: AMGPipeline
+    unet: torch.nn.Module
+    optimizer: Any
+    lr_scheduler: Any
+    loader: Any
+    step: int = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.out / "train_log.jsonl"
+
+
 def train_amg(config: AMGTrainingConfig) -> Path:
     """Train AMG's LoRA + first conv; return the final pipeline folder (``<out>/pipeline``).
 
@@ -283,15 +307,47 @@ def train_amg(config: AMGTrainingConfig) -> Path:
         MissingWeightsError: the base model is not available locally.
         MethodError: bad options, unknown tracker, missing checkpoint to resume.
     """
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
-    from diffusers.optimization import get_cosine_schedule_with_warmup
-    from safetensors.torch import load_file, save_file
+    run = setup_training(config)
+    training_loop(run)
+    return save_final_pipeline(run)
+
+
+def setup_training(config: AMGTrainingConfig) -> TrainingRun:
+    """Check the options, prepare ``out``, load the model, encode the dataset, build the optimiser; resume.
+
+    Raises: as :func:`train_amg`.
+    """
+    from accelerate.utils import set_seed
 
     out = Path(config.out)
     _check_trackers(config.log_with)
     resume_from = resolve_resume(out, config.resume) if config.resume is not None else None
-    previous = _previous_run(config)
+    accelerator = _start_accelerator(config, previous=_previous_run(config))
+
+    # 1. Model: base + widened conv + LoRA (seeded init), frozen except LoRA and conv_in
+    set_seed(config.seed)
+    pipe = load_training_pipeline(config.base, config.lora_rank)
+    # 2. Latent cache (each process encodes its share, then everyone reads all)
+    paths = _encode_dataset(config, pipe, accelerator)
+    # 3. Optimisation set-up
+    run = _prepare_optimisation(config, out, accelerator, pipe, paths)
+    _register_checkpoint_hooks(accelerator)
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        run.step = json.loads((resume_from / PROGRESS_FILE).read_text())["step"]
+        if accelerator.is_main_process:
+            _truncate_log(run.log_path, run.step)
+    if config.log_with:
+        accelerator.init_trackers("amg", config={k: str(v) for k, v in config.to_json().items()})
+    return run
+
+
+def _start_accelerator(config: AMGTrainingConfig, previous: list[Path]):
+    """The run's ``Accelerator``; the main process clears what ``previous`` lists and writes the config."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+
+    out = Path(config.out)
     mixed_precision = config.mixed_precision
     if mixed_precision == "auto":
         mixed_precision = "fp16" if torch.cuda.is_available() else "no"
@@ -307,12 +363,11 @@ def train_amg(config: AMGTrainingConfig) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "train_config.json", config.to_json())
     accelerator.wait_for_everyone()
+    return accelerator
 
-    # 1. Model: base + widened conv + LoRA (seeded init), frozen except LoRA and conv_in
-    set_seed(config.seed)
-    pipe = load_training_pipeline(config.base, config.lora_rank)
 
-    # 2. Latent cache (each process encodes its share, then everyone reads all)
+def _encode_dataset(config: AMGTrainingConfig, pipe: AMGPipeline, accelerator) -> list[Path]:
+    """Latent-cache files of every training clip (VAE and text encoder on the device only meanwhile)."""
     sources = list(iter_clip_sources(resolve_dataset(config.dataset, config.split)))
     if not sources:
         raise MethodError(f"dataset {dataset_label(config.dataset)} split {config.split!r} has no rows")
@@ -331,8 +386,15 @@ def train_amg(config: AMGTrainingConfig) -> Path:
     pipe.vae.to("cpu")
     pipe.text_encoder.to("cpu")
     accelerator.wait_for_everyone()
+    return paths
 
-    # 3. Optimisation set-up
+
+def _prepare_optimisation(
+    config: AMGTrainingConfig, out: Path, accelerator, pipe: AMGPipeline, paths: list[Path]
+) -> TrainingRun:
+    """AdamW on the trainable tensors, warm-up + cosine schedule, shuffled cached clips, all prepared."""
+    from diffusers.optimization import get_cosine_schedule_with_warmup
+
     unet = pipe.unet
     params = mark_trainable(unet)
     set_resnet_dropout(unet, config.resnet_dropout)
@@ -349,6 +411,12 @@ def train_amg(config: AMGTrainingConfig) -> Path:
         CachedClips(paths), batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers
     )
     unet, optimizer, loader, lr_scheduler = accelerator.prepare(unet, optimizer, loader, lr_scheduler)
+    return TrainingRun(config, out, accelerator, pipe, unet, optimizer, lr_scheduler, loader)
+
+
+def _register_checkpoint_hooks(accelerator) -> None:
+    """Make ``save_state`` / ``load_state`` write and read only the trainable tensors of the UNet."""
+    from safetensors.torch import load_file, save_file
 
     def save_hook(models, weights, output_dir):
         if accelerator.is_main_process:
@@ -371,51 +439,47 @@ def train_amg(config: AMGTrainingConfig) -> Path:
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)
 
-    step = 0
-    log_path = out / "train_log.jsonl"
-    if resume_from is not None:
-        accelerator.load_state(str(resume_from))
-        step = json.loads((resume_from / PROGRESS_FILE).read_text())["step"]
-        if accelerator.is_main_process:
-            _truncate_log(log_path, step)
-    if config.log_with:
-        accelerator.init_trackers("amg", config={k: str(v) for k, v in config.to_json().items()})
 
-    # 4. Loop
-    noise_scheduler = pipe.scheduler
-    steps_per_epoch = len(loader)
-    unet.train()
-    while step < config.max_steps:
-        epoch, skip = divmod(step, steps_per_epoch)
-        batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+def training_loop(run: TrainingRun) -> None:
+    """Optimizer steps from ``run.step`` to ``max_steps``: log every step, checkpoint as configured."""
+    config, accelerator = run.config, run.accelerator
+    noise_scheduler = run.pipe.scheduler
+    steps_per_epoch = len(run.loader)
+    run.unet.train()
+    while run.step < config.max_steps:
+        epoch, skip = divmod(run.step, steps_per_epoch)
+        batches = accelerator.skip_first_batches(run.loader, skip) if skip else run.loader
         batches.set_epoch(epoch)
         for batch in batches:
-            generator = seed_step(config.seed, step, accelerator.process_index, accelerator.device)
-            loss = diffusion_loss(unet, noise_scheduler, batch, generator)
+            generator = seed_step(config.seed, run.step, accelerator.process_index, accelerator.device)
+            loss = diffusion_loss(run.unet, noise_scheduler, batch, generator)
             accelerator.backward(loss)
-            optimizer.step()
-            lr_scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
+            run.optimizer.step()
+            run.lr_scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
+            run.step += 1
             mean_loss = accelerator.gather(loss.detach().reshape(1)).mean().item()
-            record = {"step": step, "loss": mean_loss, "lr": lr_scheduler.get_last_lr()[0]}
+            record = {"step": run.step, "loss": mean_loss, "lr": run.lr_scheduler.get_last_lr()[0]}
             if accelerator.is_main_process:
-                _log_line(log_path, record)
+                _log_line(run.log_path, record)
             if config.log_with:
-                accelerator.log({"loss": record["loss"], "lr": record["lr"]}, step=step)
-            if step % config.checkpoint_every == 0 or step == config.max_steps:
-                _save_checkpoint(accelerator, out, step)
-            if step >= config.max_steps:
+                accelerator.log({"loss": record["loss"], "lr": record["lr"]}, step=run.step)
+            if run.step % config.checkpoint_every == 0 or run.step == config.max_steps:
+                _save_checkpoint(accelerator, run.out, run.step)
+            if run.step >= config.max_steps:
                 break
 
-    # 5. Final pipeline folder
+
+def save_final_pipeline(run: TrainingRun) -> Path:
+    """Write ``<out>/pipeline`` (atomically, on the main process), end the trackers; return the folder."""
+    accelerator = run.accelerator
     accelerator.wait_for_everyone()
-    final = out / "pipeline"
+    final = run.out / "pipeline"
     if accelerator.is_main_process:
-        pipe.unet = accelerator.unwrap_model(unet, keep_fp32_wrapper=False)
-        pipe.unet.eval()
+        run.pipe.unet = accelerator.unwrap_model(run.unet, keep_fp32_wrapper=False)
+        run.pipe.unet.eval()
         with atomic_directory(final, overwrite=True) as tmp:
-            pipe.save_pretrained(tmp)
+            run.pipe.save_pretrained(tmp)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final

@@ -180,7 +180,13 @@ class AMGPipeline(DiffusionPipeline):
         return side, side
 
     def encode_prompt(self, prompts: list[str], device: torch.device) -> torch.Tensor:
-        """Text-encoder last hidden states ``(B, L, D)`` of prompts padded to the tokenizer length."""
+        """Text features ``(B, L, D)``: the text encoder's last hidden state, after its final layer norm.
+
+        Prompts are padded to the tokenizer length, with no padding mask (as OpenCLIP). The ms-1.7b
+        ``CLIPTextModel`` keeps the first 23 of OpenCLIP ViT-H's 24 layers and ``ln_final`` as
+        ``final_layer_norm``, so this is the release's "penultimate" feature: the output of layer 23,
+        then ``ln_final``. The unconditional branch encodes the empty text ``""``.
+        """
         tokens = self.tokenizer(
             prompts,
             padding="max_length",
