@@ -295,6 +295,24 @@ def build_avatar_video_shorter_than_its_source(env):
     return env.build()
 
 
+@case("avatar.mp4")
+def build_avatar_video_cut_after_its_header(env):
+    """The header (written first, faststart) still promises every frame; the stream ends early."""
+    import av
+
+    frames = read_video(env.sources / "tiny.mp4")
+    with av.open(str(env.sources / "avatar.mp4"), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    data = (env.sources / "avatar.mp4").read_bytes()
+    (env.sources / "avatar.mp4").write_bytes(data[: int(len(data) * 0.7)])
+    _edit_manifest(env, lambda m: m["sources"][0].update(avatar_video="avatar.mp4"))
+    return env.build()
+
+
 @case("avatar.mp4", "280x376", "288x384")
 def build_avatar_video_of_another_size(env):
     frames = read_video(env.sources / "tiny.mp4")
@@ -512,6 +530,12 @@ def evaluate_tampered_shard(env):
 @case("README.md", "YAML")
 def evaluate_malformed_card(env):
     _edit_card(env, lambda text: text.replace("configs:", "configs: {{{", 1))
+    return env.evaluate()
+
+
+@case("test-00000-of-00001.parquet holds no rows")
+def evaluate_an_empty_split(env):
+    _edit_rows(env, lambda t: t.slice(0, 0))
     return env.evaluate()
 
 
@@ -762,6 +786,12 @@ def leaderboard_gallery_from_a_corrupt_dataset(env):
     return ["leaderboard", env.run, "--out", env.out, "--dataset", env.dataset]
 
 
+@case("README.md", "YAML")
+def leaderboard_gallery_from_a_dataset_with_a_malformed_card(env):
+    _edit_card(env, lambda text: text.replace("configs:", "configs: [oops", 1))
+    return ["leaderboard", env.run, "--out", env.out, "--dataset", env.dataset]
+
+
 # ---- score ----------------------------------------------------------------------------------
 
 
@@ -855,6 +885,12 @@ def import_trace_missing_keys(env):
 @case("parquet")
 def demo_over_a_corrupt_dataset(env):
     env.shard().write_bytes(b"\x00" * 64)
+    return ["demo", "--dataset", env.dataset, "--runs", env.tmp / "runs", "--out", env.out]
+
+
+@case("README.md", "YAML")
+def demo_over_a_dataset_with_a_malformed_card(env):
+    _edit_card(env, lambda text: text.replace("configs:", "configs: {", 1))
     return ["demo", "--dataset", env.dataset, "--runs", env.tmp / "runs", "--out", env.out]
 
 

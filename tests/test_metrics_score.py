@@ -104,4 +104,4 @@ def test_score_command_errors(setup, tmp_path):
     assert mixed.exit_code == 1 and "need the cotracker tracker, not 'klt'" in mixed.output
     no_prompt = run(["--reference", reference, "--generated", generated, "--protocol", "offline", "--clip-model", TINY,
                      "--clip-pretrained", weights])  # fmt: skip
-    assert no_prompt.exit_code == 1 and "empty scene caption" in no_prompt.output
+    assert no_prompt.exit_code == 1 and "pass --prompt" in no_prompt.output

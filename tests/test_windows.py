@@ -1,4 +1,4 @@
-"""Window validity, captions and split rules (DESIGN.md "The dataset")."""
+"""Window validity, captions and split rules."""
 
 import numpy as np
 import pytest

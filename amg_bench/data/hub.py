@@ -68,7 +68,12 @@ def load_benchmark(
     except AmgBenchError:
         raise
     except Exception as exc:  # datasets and pyarrow raise many kinds for unreadable inputs
+        root = exc
+        while (root.__cause__ or root.__context__) is not None:  # datasets wraps the reader's error
+            root = root.__cause__ or root.__context__
         cause = " ".join(str(exc).split()) or type(exc).__name__
+        if root is not exc:
+            cause += f" (cause: {type(root).__name__}: {' '.join(str(root).split())})"
         if len(cause) > 400:
             cause = cause[:400] + " ..."
         where = "" if _is_local(target) else " (a Hub id: it must be in the Hugging Face cache when offline)"

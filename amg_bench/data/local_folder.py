@@ -6,7 +6,9 @@ the demo) refuses the same bad folders with the same one-line messages:
 * the card's YAML front matter parses (``datasets`` would fail with a multi-line parser error);
 * every shard ``amg_bench_build.json`` lists is present with the sha256 the build recorded
   (each file hashed once per path, size and mtime, through the content cache), and no other
-  data file sits beside them: the card's ``data/<split>-*`` patterns would load it too.
+  data file sits beside them: the card's ``data/<split>-*`` patterns would load it too;
+* every parquet shard has a readable footer and at least one row (``datasets`` cannot read a
+  shard of zero rows, and says so only deep in its traceback).
 
 ``datasets`` keys its prepared copy of a local folder on the folder's name and the card's
 configuration, not on the data files' content, so a folder rebuilt or edited in place, or
@@ -102,6 +104,27 @@ def verify_shards(folder: Path, info: dict[str, Any], cache_root=None) -> None:
             )
 
 
+def check_parquet_shards(folder: Path) -> None:
+    """Every ``data/*.parquet`` file opens as parquet (its footer) and holds rows.
+
+    Raises:
+        DatasetError: naming the shard and what is wrong with it.
+    """
+    import pyarrow.parquet as pq
+
+    for name in data_files(folder):
+        if not name.endswith(".parquet"):
+            continue
+        try:
+            rows = pq.ParquetFile(folder / name).metadata.num_rows
+        except Exception as exc:  # pyarrow raises ArrowInvalid / OSError for empty, cut or foreign files
+            raise DatasetError(
+                f"dataset {folder}: shard {name} is not a readable parquet file ({' '.join(str(exc).split())})"
+            ) from None
+        if rows == 0:
+            raise DatasetError(f"dataset {folder}: shard {name} holds no rows; rebuild the dataset")
+
+
 def prepared_cache_dir(folder: Path) -> Path:
     """Where ``datasets`` prepares this folder: under its own cache, keyed by the folder's content."""
     import datasets
@@ -122,8 +145,8 @@ def check_folder(folder: Path, cache_root=None) -> Path:
     """Run every check above on ``folder``; return the ``datasets`` cache folder to read it through.
 
     Raises:
-        DatasetError: see :func:`card_front_matter`, :func:`verify_shards` and
-            :func:`amg_bench.data.hub.build_info`.
+        DatasetError: see :func:`card_front_matter`, :func:`verify_shards`,
+            :func:`check_parquet_shards` and :func:`amg_bench.data.hub.build_info`.
     """
     from .hub import build_info
 
@@ -131,4 +154,5 @@ def check_folder(folder: Path, cache_root=None) -> Path:
     info = build_info(folder)
     if info is not None:
         verify_shards(folder, info, cache_root)
+    check_parquet_shards(folder)
     return prepared_cache_dir(folder)

@@ -322,13 +322,14 @@ def setup_training(config: AMGTrainingConfig) -> TrainingRun:
     out = Path(config.out)
     _check_trackers(config.log_with)
     resume_from = resolve_resume(out, config.resume) if config.resume is not None else None
+    dataset = resolve_dataset(config.dataset, config.split)  # a bad dataset fails before the model loads
     accelerator = _start_accelerator(config, previous=_previous_run(config))
 
     # 1. Model: base + widened conv + LoRA (seeded init), frozen except LoRA and conv_in
     set_seed(config.seed)
     pipe = load_training_pipeline(config.base, config.lora_rank)
     # 2. Latent cache (each process encodes its share, then everyone reads all)
-    paths = _encode_dataset(config, pipe, accelerator)
+    paths = _encode_dataset(config, dataset, pipe, accelerator)
     # 3. Optimisation set-up
     run = _prepare_optimisation(config, out, accelerator, pipe, paths)
     _register_checkpoint_hooks(accelerator)
@@ -366,9 +367,9 @@ def _start_accelerator(config: AMGTrainingConfig, previous: list[Path]):
     return accelerator
 
 
-def _encode_dataset(config: AMGTrainingConfig, pipe: AMGPipeline, accelerator) -> list[Path]:
+def _encode_dataset(config: AMGTrainingConfig, dataset, pipe: AMGPipeline, accelerator) -> list[Path]:
     """Latent-cache files of every training clip (VAE and text encoder on the device only meanwhile)."""
-    sources = list(iter_clip_sources(resolve_dataset(config.dataset, config.split)))
+    sources = list(iter_clip_sources(dataset))
     if not sources:
         raise MethodError(f"dataset {dataset_label(config.dataset)} split {config.split!r} has no rows")
     pipe.vae.to(accelerator.device)

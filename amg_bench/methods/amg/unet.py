@@ -1,6 +1,6 @@
 """Turn a ModelScope text-to-video UNet into the AMG UNet: 8-channel first conv + LoRA.
 
-Facts (METHODS.md "AMG", checked against the release's ``train_net_ddp.py`` and
+The release (its ``train_net_ddp.py`` and
 ``unet_lora.py``): the first conv takes the noisy latent (channels 0-3, pretrained weights) and
 the avatar-condition latent (channels 4-7, zero at start), its bias kept; LoRA rank 4 with scale
 1 (``lora_alpha = r``; the release passes no alpha) on ``to_q/to_k/to_v/to_out.0`` of both
