@@ -34,4 +34,6 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.attempted > 0, f"{name} has '>>>' but doctest found no example"
-    assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {name} fail (run: python -m doctest -v)"
+    assert result.failed == 0, (
+        f"{result.failed} of {result.attempted} examples of {name} fail (run: python -m doctest -v)"
+    )
