@@ -1,20 +1,23 @@
 """Camera paths for new renders: static, orbit, zoom, dolly, or per-frame extrinsics from a file.
 
-Every path is built around the people's *framing*: the pivot (the centre of the box holding
-every vertex of every person over the clip), the radius of the sphere about it that holds
-them all, the world's up direction and the direction from the pivot towards the first camera.
-The first camera looks at the pivot from where that sphere spans :data:`FILL` of the frame's
-shorter side (the people fill the frame, and stay inside it from any side), so:
+Every path is built around the people's *framing* (:func:`frame_people`): the world's up
+direction, the direction from the people towards the first camera, and two centres with the
+radius of the sphere about each that holds the people: the *pivot*, the middle of the box
+holding every vertex over the whole clip, and each frame's *centre*, the middle of that frame's
+box. A camera looks at a centre from where its sphere spans :data:`FILL` of the frame's shorter
+side (the people fill the frame, and stay inside it from any side). Orbits and zooms follow the
+people (each frame's camera looks at that frame's centre, so walking people stay centred);
+static and dolly shots are a fixed rig on the clip's pivot:
 
-- ``static``: that camera, every frame;
-- ``orbit:DEG``: the camera turns about the up axis through the pivot by ``DEG`` degrees in
-  total, ``DEG * t / (T - 1)`` at frame ``t`` (positive: counter-clockwise seen from above),
-  keeping its distance and height and always looking at the pivot (as the paper's Fig. 9);
-- ``zoom-in`` / ``zoom-out``: the camera moves along its line of sight so the sphere's projected
-  size grows linearly to :data:`ZOOM_FACTOR` times (shrinks to its inverse) by the last frame.
-  Intrinsics are one per clip in the dataset's schema, so the zoom is made by the distance: it
-  frames the people as a focal zoom would, with a dolly's perspective;
-- ``dolly:METRES``: the camera travels ``METRES`` along its first line of sight (positive:
+- ``static``: the camera on the pivot, every frame;
+- ``orbit:DEG``: the camera turns about the up axis through the people's centre by ``DEG``
+  degrees in total, ``DEG * t / (T - 1)`` at frame ``t`` (positive: counter-clockwise seen from
+  above), keeping its distance and height and always looking at the centre (the paper's Fig. 9);
+- ``zoom-in`` / ``zoom-out``: the camera moves along its line of sight so the people's sphere
+  grows linearly to :data:`ZOOM_FACTOR` times its projected size (shrinks to its inverse) by the
+  last frame. Intrinsics are one per clip in the dataset's schema, so the zoom is made by the
+  distance: it frames the people as a focal zoom would, with a dolly's perspective;
+- ``dolly:METRES``: the static camera travels ``METRES`` along its line of sight (positive:
   towards the people), ``METRES * t / (T - 1)`` at frame ``t``, keeping its orientation;
 - a path to a ``.npy`` of ``(T, 4, 4)`` world-to-camera matrices, or an ``.npz`` holding them
   as ``extrinsics`` (the sidecar of an earlier ``amg-bench render``): used as given.
@@ -89,12 +92,30 @@ def parse_camera_path(text: str | os.PathLike) -> CameraPath:
 
 @dataclass(frozen=True)
 class Framing:
-    """Where the people are: pivot and radius (metres, world frame), the up direction and the start direction."""
+    """Where the people are (metres, world frame).
+
+    Attributes:
+        pivot, radius: the middle of the box holding every vertex of the clip, and the sphere about it holding them.
+        up: the world's up direction (unit).
+        toward: from the people towards the first camera (unit, never along ``up``).
+        centres, spread: ``(T, 3)`` each frame's box middle (a frame without people holds its
+            neighbours'), and the largest radius about them holding that frame's people.
+    """
 
     pivot: np.ndarray
     radius: float
     up: np.ndarray
     toward: np.ndarray
+    centres: np.ndarray | None = None
+    spread: float | None = None
+
+    def centre(self, frame: int) -> np.ndarray:
+        return self.pivot if self.centres is None else self.centres[frame]
+
+    @property
+    def tracked(self) -> Framing:
+        """The framing of one frame's people: radius ``spread`` (the sphere a following camera frames)."""
+        return Framing(self.pivot, self.radius if self.spread is None else self.spread, self.up, self.toward)
 
 
 def _unit(vector: np.ndarray, what: str) -> np.ndarray:
@@ -106,7 +127,7 @@ def _unit(vector: np.ndarray, what: str) -> np.ndarray:
 
 
 def frame_people(points: np.ndarray, up: np.ndarray, toward: np.ndarray) -> Framing:
-    """The framing of ``points`` (any shape ending in 3: every vertex of every person and frame).
+    """The framing of ``points``: ``(T, N, 3)`` vertices of every person per frame (NaN where not visible).
 
     ``toward`` (from the people towards the first camera) is made perpendicular to ``up`` when it
     is (nearly) parallel to it, so the camera never looks straight along the up axis.
@@ -114,17 +135,29 @@ def frame_people(points: np.ndarray, up: np.ndarray, toward: np.ndarray) -> Fram
     Raises:
         MotionError: no finite point, or a zero ``up`` / ``toward``.
     """
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    points = points[np.isfinite(points).all(axis=1)]
-    if not len(points):
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim == 2:
+        points = points[None]
+    finite = np.isfinite(points).all(axis=-1)  # (T, N)
+    if not finite.any():
         raise MotionError("cannot frame the people: no visible body in any frame")
-    pivot = (points.min(axis=0) + points.max(axis=0)) / 2
-    radius = float(np.sqrt(((points - pivot) ** 2).sum(axis=1)).max())
+    every = points[finite]
+    pivot = (every.min(axis=0) + every.max(axis=0)) / 2
+    radius = float(np.sqrt(((every - pivot) ** 2).sum(axis=1)).max())
+    shown = np.flatnonzero(finite.any(axis=1))
+    centres = np.zeros((len(points), 3))
+    spread = 0.0
+    for t in shown:
+        frame = points[t][finite[t]]
+        centres[t] = (frame.min(axis=0) + frame.max(axis=0)) / 2
+        spread = max(spread, float(np.sqrt(((frame - centres[t]) ** 2).sum(axis=1)).max()))
+    for axis in range(3):  # frames without people hold their neighbours' centre
+        centres[:, axis] = np.interp(np.arange(len(points)), shown, centres[shown, axis])
     up = _unit(up, "the up direction")
     toward = _unit(toward, "the direction towards the camera")
     if abs(float(toward @ up)) > 0.99:
         toward = _unit(toward - (toward @ up) * up + 1e-3 * _any_perpendicular(up), "the direction to the camera")
-    return Framing(pivot, max(radius, 1e-3), up, toward)
+    return Framing(pivot, max(radius, 1e-3), up, toward, centres, max(spread, 1e-3))
 
 
 def _any_perpendicular(up: np.ndarray) -> np.ndarray:
@@ -187,19 +220,22 @@ def camera_frames(
     """
     if path.kind == "file":
         return load_extrinsics(path.file, num_frames)
-    d0 = start_distance(framing, intrinsics, height, width)
+    d0 = start_distance(framing, intrinsics, height, width)  # the fixed rig, on the pivot
+    follow = framing.tracked
+    d1 = start_distance(follow, intrinsics, height, width)  # a following camera, on each frame's centre
     steps = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
     pivot, up, toward = framing.pivot, framing.up, framing.toward
     frames = []
-    for s in steps:
+    for t, s in enumerate(steps):
+        centre = framing.centre(t) if framing.centres is not None and t < len(framing.centres) else pivot
         if path.kind == "orbit":
-            eye = pivot + d0 * _rotate(toward, up, math.radians(path.amount) * s)
-            frames.append(look_at(eye, pivot, up))
+            eye = centre + d1 * _rotate(toward, up, math.radians(path.amount) * s)
+            frames.append(look_at(eye, centre, up))
         elif path.kind in ("zoom-in", "zoom-out"):
             target = ZOOM_FACTOR if path.kind == "zoom-in" else 1.0 / ZOOM_FACTOR
             scale = 1.0 + (target - 1.0) * s  # projected size relative to the start
-            distance = math.sqrt(framing.radius**2 + (d0**2 - framing.radius**2) / scale**2)
-            frames.append(look_at(pivot + distance * toward, pivot, up))
+            distance = math.sqrt(follow.radius**2 + (d1**2 - follow.radius**2) / scale**2)
+            frames.append(look_at(centre + distance * toward, centre, up))
         elif path.kind == "dolly":
             if d0 - path.amount < framing.radius + MIN_CLEARANCE:
                 raise MotionError(

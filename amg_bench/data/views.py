@@ -38,8 +38,9 @@ def clip_framing(clip: MotionClip, vertices: np.ndarray) -> Framing:
     Raises:
         MotionError: nobody is visible, or the directions are undefined.
     """
-    points = vertices[clip.visible]  # (K, V, 3)
-    flat = points.reshape(-1, 3)
+    shown = np.where(clip.visible[..., None, None], vertices, np.nan)  # (P, T, V, 3)
+    points = np.moveaxis(shown, 0, 1).reshape(clip.num_frames, -1, 3)  # (T, P*V, 3)
+    flat = vertices[clip.visible].reshape(-1, 3)
     centre = (flat.min(axis=0) + flat.max(axis=0)) / 2 if len(flat) else np.zeros(3)
     up, toward = clip.up_and_toward(centre)
     return frame_people(points, up, toward)
