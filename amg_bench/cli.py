@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from .cli_control import generate_command, render_command
 from .cli_options import (
     clip_options,
     comma_list,
@@ -78,6 +79,16 @@ def main() -> None:
     envvar="AMG_BENCH_BODY_MODEL",
 )
 @click.option("--pose-video", is_flag=True, help="Also write the body-part 'pose_video' column.")
+@click.option(
+    "--avatar-style",
+    type=click.Choice(["appearance", "flat"]),
+    default="appearance",
+    show_default=True,
+    help="appearance: each body part in the colour measured on the real frames; flat: one colour per person.",
+)
+@click.option(
+    "--controls", is_flag=True, help="Add the 'controls' split: test motions under new camera paths, reversed."
+)
 @click.option("--license", "license_", default=None, help="Dataset licence for the card (default: other).")
 @click.option("--license-name", default=None, help="With --license other: the terms' short name for the card.")
 @click.option("--license-link", default=None, help="With --license other: a URL or repo file with the terms.")
@@ -114,6 +125,8 @@ def build_dataset_command(
     window_stride,
     body_model,
     pose_video,
+    avatar_style,
+    controls,
     license_,
     license_name,
     license_link,
@@ -140,6 +153,8 @@ def build_dataset_command(
         windows=WindowSpec(stride=window_stride),
         body_model=body_model,
         pose_video=pose_video,
+        avatar_style=avatar_style,
+        controls=controls,
         chunk_windows=chunk_windows,
         license_name=license_name,
         license_link=license_link,
@@ -166,6 +181,10 @@ def build_dataset_command(
         f"built {report.folder} ({counts} clips) in {report.seconds:.1f}s; fingerprint {report.fingerprint}{reused}"
     )
     click.echo(f'load it with: datasets.load_dataset("{report.folder}")')
+
+
+main.add_command(render_command)
+main.add_command(generate_command)
 
 
 @main.command("merge-shards")

@@ -11,7 +11,8 @@ Schema version 2 (version 1 files are refused with a hint to re-run ``evaluate``
     schema_version: 2
     method:   {name, class, options, config_file, requires, uses_prompt, role}
     dataset:  {id, split, fingerprint, revision}
-    protocol: {name, clip|null, motion|null, identity|null, pose|null, num_frames, fps, video_encoding, interval}
+    protocol: {name, reference, clip|null, motion|null, identity|null, pose|null, num_frames, fps, video_encoding,
+               interval}   # reference: "real", or "condition" for the controls split (absent: "real")
     metrics:  {<key>: {mean, ci95: [low, high] | null, n, n_sources}}
     diagnostics: {<key>: {mean, ci95, n, n_sources}}     # not ranked (e.g. dropped points)
     num_clips, clips, failures: [{clip_id, reason}], videos_dir (relative), seed, versions, created
@@ -43,6 +44,9 @@ DEFAULT_METRIC_GROUPS = ("clip", "motion")
 ROLES = ("method", "reference", "calibration")
 #: Names of the evaluation protocols (``custom``: settings that match no named protocol).
 PROTOCOLS = ("full", "paper", "offline", "custom")
+#: What motion and pose were scored against: the real clip, or the condition render (the ``controls``
+#: split, which has no real video: its pose targets are the render's projected joints).
+REFERENCES = ("real", "condition")
 
 
 @dataclass(frozen=True)
@@ -200,10 +204,12 @@ class Protocol:
     interval: dict[str, Any] = field(default_factory=dict)
     identity: dict[str, Any] | None = None
     pose: dict[str, Any] | None = None
+    reference: str = "real"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "reference": self.reference,
             "clip": None if self.clip is None else self.clip.to_dict(),
             "motion": None if self.motion is None else self.motion.to_dict(),
             "identity": self.identity,
@@ -452,7 +458,7 @@ def _motion_protocol(fields: _Fields | None) -> MotionProtocol | None:
         fields.integer("grid_size", 1),
         (eval_size[0], eval_size[1]),
         tuple(variants),
-        fields.string("reference"),
+        fields.choice("reference", REFERENCES),
         fields.boolean("drop_lost", True),
         fields.boolean("foreground", False),
     )
@@ -534,9 +540,16 @@ def _parse(data: Any, path: Path) -> Results:
         interval=proto.mapping("interval", optional=True),
         identity=proto.mapping("identity", optional=True) or None,
         pose=proto.mapping("pose", optional=True) or None,
+        reference=proto.choice("reference", REFERENCES, default="real"),
     )
     if protocol.fps <= 0:
         raise top.error("protocol.fps", protocol.fps, "must be positive")
+    if protocol.motion is not None and protocol.motion.reference != protocol.reference:
+        raise top.error(
+            "protocol.motion.reference",
+            protocol.motion.reference,
+            f"must equal protocol.reference ({protocol.reference!r})",
+        )
     num_clips = top.integer("num_clips", 1)
     clips = top.array("clips")
     if not all(is_clip_id(c) for c in clips):

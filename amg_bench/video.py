@@ -117,6 +117,27 @@ def read_video(source: str | os.PathLike | bytes) -> np.ndarray:
     return np.ascontiguousarray(frames.numpy())
 
 
+def read_frames(source: str | os.PathLike | bytes, indices) -> np.ndarray:
+    """Decode only the frames at ``indices`` (any order, repeats allowed): uint8 ``(len(indices), H, W, 3)``.
+
+    Raises:
+        VideoError: missing, unreadable or corrupt video, or an index outside ``0 .. num_frames - 1``.
+    """
+    indices = [int(i) for i in indices]
+    decoder = _decoder(source)
+    count = int(decoder.metadata.num_frames or 0)
+    bad = [i for i in indices if not 0 <= i < count]
+    if bad:
+        raise VideoError(f"video {_describe(source)} has {count} frames; frame {bad[0]} was asked for")
+    if not indices:
+        return np.zeros((0, int(decoder.metadata.height), int(decoder.metadata.width), 3), dtype=np.uint8)
+    try:
+        frames = decoder.get_frames_at(indices).data
+    except RuntimeError as exc:
+        raise VideoError(f"corrupt video {_describe(source)}: {str(exc).splitlines()[-1]}") from exc
+    return np.ascontiguousarray(frames.numpy())
+
+
 def check_frames(frames: Any, name: str = "frames") -> np.ndarray:
     """Validate a video array: uint8, shape ``(T, H, W, 3)`` with T, H, W > 0.
 

@@ -52,10 +52,12 @@ def write_tiny_dataset(
     fingerprint: str | None = "tinyfingerprint0",
     captions: tuple[str, ...] | list[str] = CAPTIONS,
     pose_video: bool = False,
+    palettes: np.ndarray | None = None,
 ) -> Path:
     """Write ``num_clips`` clips into ``folder`` (``data/<split>-*.parquet`` + ``amg_bench_build.json``).
 
-    With ``pose_video`` the clips also get that column (the avatar's texture, brighter).
+    With ``pose_video`` the clips also get that column (the avatar's texture, brighter); with
+    ``palettes`` (uint8 ``(num_clips, 24, 3)``), clip ``i``'s one person has the look ``palettes[i]``.
     """
     from amg_bench.data.writer import SplitWriter, dataset_features
     from amg_bench.video import encode_mp4
@@ -78,6 +80,7 @@ def write_tiny_dataset(
                 "video": {"bytes": encode_mp4(real, 8.0), "path": None},
                 "avatar_video": {"bytes": encode_mp4(avatar, 8.0), "path": None},
                 "scene_caption": captions[i % len(captions)],
+                "appearance_colors": None if palettes is None else [np.asarray(palettes[i]).tolist()],
                 "appearance_captions": ["a person in a red shirt"],
                 "num_people": 1,
                 "person_ids": ["p0"],

@@ -106,12 +106,12 @@ def test_baselines_ship_inside_the_package():
 
 
 def test_device_and_dtype_reach_the_method(model_dir, tmp_path):
-    from amg_bench.evaluation.runner import _build_method
+    from amg_bench.evaluation.runner import build_method
 
-    method = _build_method("amg", AMG, {"model": str(model_dir)}, "cpu", "bfloat16")
+    method = build_method("amg", AMG, {"model": str(model_dir)}, "cpu", "bfloat16")
     assert (method.options.device, method.options.dtype) == ("cpu", "bfloat16")
     assert method.pipeline.unet.dtype == torch.bfloat16  # loaded before any clip, in that dtype
-    kept = _build_method("amg", AMG, {"model": str(model_dir), "dtype": "float32"}, None, "bfloat16")
+    kept = build_method("amg", AMG, {"model": str(model_dir), "dtype": "float32"}, None, "bfloat16")
     assert kept.options.dtype == "float32" and kept.options.device == "auto"  # explicit options win
 
 

@@ -59,6 +59,7 @@ def test_round_trip_through_load_dataset(built, sources):
         "body_model",
         "smpl",
         "camera",
+        "appearance_colors",
     }
     assert set(ds["test"].column_names) == expected_columns
     for column in ("video", "avatar_video", "pose_video"):

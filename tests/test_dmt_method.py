@@ -180,12 +180,12 @@ def test_default_model_loads_from_the_hub_cache(model_dir, tmp_path, monkeypatch
 
 
 def test_evaluate_device_and_dtype_reach_the_method(model_dir):
-    from amg_bench.evaluation.runner import _build_method
+    from amg_bench.evaluation.runner import build_method
     from amg_bench.methods.config import resolve_options
 
     options, path = resolve_options("dmt", method_args=[f"model={model_dir}"])
     assert path is not None and path.name == "dmt.yaml"
-    method = _build_method("dmt", DMT, options, "cpu", "bfloat16")  # the baseline file does not pin them
+    method = build_method("dmt", DMT, options, "cpu", "bfloat16")  # the baseline file does not pin them
     assert (method.options.device, method.options.dtype) == ("cpu", "bfloat16")
     assert next(method.pipeline.unet.parameters()).dtype == torch.bfloat16
 

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from amg_bench.data.body_model import load_body_model
-from amg_bench.data.person_regions import PersonRegions, PersonRegionSource, person_regions, scaled_intrinsics
+from amg_bench.data.person_regions import (
+    PersonRegions,
+    PersonRegionSource,
+    person_regions,
+    projected_keypoints,
+    scaled_intrinsics,
+)
 from amg_bench.data.render import Camera, person_id_map
 from amg_bench.errors import DatasetError
 
@@ -103,3 +109,22 @@ def test_regions_are_cached_by_content(body, tmp_path):
     assert source.cache.stats() == {"hits": 1, "misses": 2}
     np.testing.assert_array_equal(first.masks, again.masks)
     assert not np.array_equal(first.masks, moved.masks)
+
+
+def test_projected_keypoints_are_the_pinhole_image_of_the_shared_limb_joints(body):
+    row = _row([_person(0.2, 2.5)])
+    behind = np.eye(4)
+    behind[2, 3] = -4.0  # the camera moved 4 m forward: the person is behind it
+    row["camera"]["extrinsics"][1] = behind.tolist()
+    _, joints = body.forward(
+        np.array([[np.pi, 0, 0]]), np.zeros((1, 69)), np.zeros((1, 10)), np.array([[0.2, 0.0, 2.5]])
+    )
+    projected = projected_keypoints(row, body, 64, 64)
+    assert projected["xy"].shape == (1, 2, 17, 2)
+    # COCO left shoulder .. right ankle are SMPL joints 16 17 18 19 20 21 1 2 4 5 7 8
+    smpl = [16, 17, 18, 19, 20, 21, 1, 2, 4, 5, 7, 8]
+    x, y, z = joints[0, smpl].T.astype(np.float64)
+    expected = np.stack([64 * x / z + 31.5, 64 * y / z + 31.5], axis=1)
+    np.testing.assert_allclose(projected["xy"][0, 0, 5:], expected, atol=1e-3)
+    assert projected["score"][0, 0].tolist() == [0.0] * 5 + [1.0] * 12  # the face keypoints are never targets
+    assert not projected["score"][0, 1].any()  # nothing behind the camera is a target

@@ -256,6 +256,9 @@ def _joint_regressor(parts: list[_Part], surfaces: list[_Surface], offsets: list
     return regressor
 
 
+#: Mannequin beta 0 scales the whole body about the pelvis by ``1 + MANNEQUIN_STATURE_PER_BETA * beta_0``.
+MANNEQUIN_STATURE_PER_BETA = 0.06
+
 # What each mannequin beta does (per unit), with the field of offsets that implements it.
 MANNEQUIN_BETAS = (
     "stature: uniform 6% scale about the pelvis",
@@ -279,7 +282,7 @@ def _shape_directions(vertices: np.ndarray, labels: np.ndarray, axis_point: np.n
     shoulder_x, shoulder_y, neck_y = joints[16, 0], joints[16, 1], joints[12, 1]
     limbs = np.isin(labels, [1, 2, 4, 5, 7, 8, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23])
     dirs = np.zeros((len(vertices), 3, NUM_BETAS))
-    dirs[:, :, 0] = 0.06 * (vertices - pelvis)
+    dirs[:, :, 0] = MANNEQUIN_STATURE_PER_BETA * (vertices - pelvis)
     dirs[:, :, 1] = 0.12 * (vertices - axis_point)
     dirs[:, 1, 2] = 0.06 * np.minimum(y - hip_y, 0.0)
     dirs[:, 0, 3] = 0.06 * np.sign(x) * np.maximum(np.abs(x) - shoulder_x, 0.0)
@@ -493,6 +496,25 @@ def _check_smpl_shapes(path: Path, arrays: dict[str, Any]) -> None:
         raise BodyModelError(f"body model file {path}: 'shapedirs' has shape {shapedirs}, expected ({n}, 3, B)")
     if faces.ndim != 2 or faces.shape[1] != 3 or faces.size == 0 or faces.min() < 0 or faces.max() >= n:
         raise BodyModelError(f"body model file {path}: 'f' must be (F, 3) indices below {n}, got {faces.shape}")
+
+
+#: The bones whose summed length measures stature: each leg (ankle-knee-hip-pelvis; the two averaged) and the
+#: spine up to the head (pelvis-spine1-spine2-spine3-neck-head), as (joint, parent) pairs of the SMPL tree.
+STATURE_LEGS = (((7, 4), (4, 1), (1, 0)), ((8, 5), (5, 2), (2, 0)))
+STATURE_SPINE = ((3, 0), (6, 3), (9, 6), (12, 9), (15, 12))
+
+
+def stature_length(joints: np.ndarray) -> np.ndarray:
+    """Sum of the stature bones' lengths of ``(..., 24, 3)`` SMPL-order joints (legs averaged), shape ``(...)``.
+
+    Bone lengths do not change with the pose, so this measures the same body in any frame.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+
+    def chain(bones) -> np.ndarray:
+        return sum(np.linalg.norm(joints[..., a, :] - joints[..., b, :], axis=-1) for a, b in bones)
+
+    return (chain(STATURE_LEGS[0]) + chain(STATURE_LEGS[1])) / 2 + chain(STATURE_SPINE)
 
 
 QUANTUM_M = 1e-6

@@ -43,7 +43,9 @@ import numpy as np
 from ..errors import BuildError, OutputExistsError
 from ..files import atomic_directory, output_lock, sha256_file, write_json, write_text
 from ..video import center_crop_box, center_crop_resize, encode_mp4, iter_frames
+from .appearance import DEFAULT_STYLE, check_style, vertex_colors
 from .card import render_card
+from .controls import CONTROL_CLIPS, CONTROL_SPLIT, CONTROL_VARIANTS, control_clip_id, control_windows
 from .densepose import body_face_parts, describe_convention
 from .fingerprint import dataset_fingerprint, row_digest, source_digest
 from .manifest import SourceSpec, load_manifest
@@ -60,10 +62,13 @@ from .windows import (
 from .workdir import BuildWork, source_identity, unit_key
 from .writer import BUILD_INFO, SplitStats, SplitWriter, dataset_features, place_shards, video_cell
 
-SPLIT_ORDER = ("train", "test")
+SPLIT_ORDER = ("train", "test", CONTROL_SPLIT)
 MAX_RESOLUTION = 4096  # the side of a square clip; also the largest --eval-size
 # Options that change the rows (so the fingerprint); the others only name, license or lay out files.
-CONTENT_OPTIONS = ("train_size", "test_size", "split_gap", "resolution", "windows", "pose_video", "crf")
+CONTENT_OPTIONS = (
+    "train_size", "test_size", "split_gap", "resolution", "windows", "pose_video", "crf", "avatar_style", "controls",
+    "control_clips",
+)  # fmt: skip
 PART_FORMAT = 1
 
 
@@ -76,6 +81,9 @@ class BuildConfig:
     for ``train`` and the rest for ``test``. ``chunk_windows`` bounds the windows of one build
     unit (the grain of parallelism and of resuming); ``max_shard_bytes`` the size of a shard.
     With ``license="other"`` the card also names the terms (``license_name``, ``license_link``).
+    ``avatar_style`` is ``appearance`` (each body part in the colour measured on the real frames,
+    :mod:`amg_bench.data.appearance`) or ``flat`` (one colour per person). ``controls`` adds the
+    ``controls`` split: ``control_clips`` test clips under :data:`~amg_bench.data.controls.CONTROL_VARIANTS`.
     """
 
     train_size: int = PAPER_TRAIN_SIZE
@@ -92,8 +100,14 @@ class BuildConfig:
     pretty_name: str = "AMG avatar-motion human video clips"
     max_shard_bytes: int = 256 << 20
     chunk_windows: int = 2048
+    avatar_style: str = DEFAULT_STYLE
+    controls: bool = False
+    control_clips: int = CONTROL_CLIPS
 
     def __post_init__(self) -> None:
+        check_style(self.avatar_style)
+        if isinstance(self.control_clips, bool) or not isinstance(self.control_clips, int) or self.control_clips < 1:
+            raise BuildError(f"control_clips must be a positive integer, got {self.control_clips!r}")
         if self.resolution < 16 or self.resolution > MAX_RESOLUTION or self.resolution % 2:
             raise BuildError(f"--resolution must be an even number from 16 to {MAX_RESOLUTION}, got {self.resolution}")
         if self.chunk_windows < 1:
@@ -139,10 +153,12 @@ class BuildUnit:
 
     source_id: str
     windows: tuple[tuple[int, str], ...]
+    kind: str = "clips"  # "clips": windows streamed from the source; "controls": test windows re-rendered
 
     @property
     def id(self) -> str:
-        return f"{self.source_id}.{self.windows[0][0]:07d}-{self.windows[-1][0]:07d}"
+        infix = ".controls" if self.kind == "controls" else ""
+        return f"{self.source_id}{infix}.{self.windows[0][0]:07d}-{self.windows[-1][0]:07d}"
 
     @property
     def splits(self) -> list[str]:
@@ -257,15 +273,31 @@ def parse_shard(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------
 
 
+def plan_control_units(splits: dict[str, list[Window]], count: int) -> list[BuildUnit]:
+    """One ``controls`` unit per source holding some of the :func:`~amg_bench.data.controls.control_windows`.
+
+    Units come in the sources' natural order; each lists its windows' starts in order.
+    """
+    by_source: dict[str, list[tuple[int, str]]] = {}
+    for window in control_windows(splits.get("test", []), count):
+        by_source.setdefault(window.source_id, []).append((window.start, CONTROL_SPLIT))
+    return [
+        BuildUnit(source_id, tuple(sorted(by_source[source_id])), kind="controls")
+        for source_id in sorted(by_source, key=natural_key)
+    ]
+
+
 class _FrameStream:
     """Decode a source once and produce, for each needed frame, the real and rendered images."""
 
-    def __init__(self, source: Source, body, config: BuildConfig, counter: dict) -> None:
+    def __init__(self, source: Source, body, config: BuildConfig, counter: dict, palettes: np.ndarray) -> None:
         self.source, self.body, self.config, self.counter = source, body, config, counter
         motion = source.motion
-        self.intrinsics = cropped_intrinsics(
-            motion.intrinsics, source.video.height, source.video.width, config.resolution
-        )
+        self.intrinsics = source_intrinsics(source, config)
+        self.palettes = palettes
+        self._colours = None
+        if config.avatar_style == "appearance" and body is not None:
+            self._colours = [vertex_colors(palettes[p], body.part_labels) for p in range(motion.num_people)]
 
     def _crop(self, frame: np.ndarray) -> np.ndarray:
         return center_crop_resize(frame[None], self.config.resolution)[0]
@@ -287,7 +319,10 @@ class _FrameStream:
             meshes = list(vertices)
         self.counter[mode] = self.counter.get(mode, 0) + 1
         parts = body_face_parts(self.body).labels if mode == "parts" else None  # DensePose convention
-        return render_people(meshes, self.body.faces, camera, list(people), mode=mode, face_parts=parts)
+        colours = [self._colours[p] for p in people] if self._colours is not None and mode == "shaded" else None
+        return render_people(
+            meshes, self.body.faces, camera, list(people), mode=mode, face_parts=parts, vertex_colors=colours
+        )
 
     def frames(self, needed: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
         spec = self.source.spec
@@ -311,19 +346,25 @@ class _FrameStream:
             yield index, self._crop(real), avatar, pose
 
 
-def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, config: BuildConfig) -> tuple[dict, str]:
-    """One dataset row (videos encoded) and its content digest (over the frames before encoding)."""
+def source_intrinsics(source: Source, config: BuildConfig) -> np.ndarray:
+    """The camera intrinsics of a source's stored (cropped, resized) frames."""
+    return cropped_intrinsics(source.motion.intrinsics, source.video.height, source.video.width, config.resolution)
+
+
+def _row_values(
+    source: Source, window: Window, intrinsics: np.ndarray, palettes: np.ndarray, config: BuildConfig
+) -> dict:
+    """A window's row without its videos: ids, captions, people, motion, camera, palettes."""
     spec = config.windows
     sampled = spec.sampled_frames(window.start)
     motion = source.motion
     people = people_in_window(motion.valid, window.start, spec)
-    fps = spec.clip_fps
     ids = [motion.person_ids[p] for p in people]
     values = {
         "clip_id": window.clip_id,
         "source_id": source.id,
         "start_frame": int(window.start),
-        "fps": float(fps),
+        "fps": float(spec.clip_fps),
         "num_frames": int(spec.num_frames),
         "scene_caption": source.captions.scene(window.start, spec.caption_frame(window.start)),
         "appearance_captions": [source.captions.appearance[i] for i in ids],
@@ -340,26 +381,41 @@ def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, con
             for p in people
         ],
         "camera": {
-            "intrinsics": stream.intrinsics.tolist(),
+            "intrinsics": intrinsics.tolist(),
             "extrinsics": motion.extrinsics[sampled].tolist(),
             "height": config.resolution,
             "width": config.resolution,
         },
+        "appearance_colors": palettes[people].tolist(),
     }
-    slots = {"video": 0, "avatar_video": 1} | ({"pose_video": 2} if config.pose_video else {})
-    clips = {name: np.stack([frames[int(f)][slot] for f in sampled]) for name, slot in slots.items()}
+    if config.controls:
+        values |= {"control": None, "control_of": None}
+    return values
+
+
+def _encoded(values: dict, clips: dict[str, np.ndarray], config: BuildConfig) -> tuple[dict, str]:
+    """The row (``values`` with the videos encoded) and its digest (over the frames before encoding)."""
     digest = row_digest(values, clips)
     row = dict(values)
     for name, clip in clips.items():
-        row[name] = video_cell(encode_mp4(clip, fps, crf=config.crf), window.clip_id)
+        row[name] = video_cell(encode_mp4(clip, values["fps"], crf=config.crf), values["clip_id"])
     return row, digest
 
 
+def _row(source: Source, window: Window, frames: dict, stream: _FrameStream, config: BuildConfig) -> tuple[dict, str]:
+    """One dataset row (videos encoded) and its content digest (over the frames before encoding)."""
+    sampled = config.windows.sampled_frames(window.start)
+    values = _row_values(source, window, stream.intrinsics, stream.palettes, config)
+    slots = {"video": 0, "avatar_video": 1} | ({"pose_video": 2} if config.pose_video else {})
+    clips = {name: np.stack([frames[int(f)][slot] for f in sampled]) for name, slot in slots.items()}
+    return _encoded(values, clips, config)
+
+
 def _stream_rows(
-    source: Source, planned: Sequence[tuple[Window, str]], body, config: BuildConfig, counter: dict
+    source: Source, planned: Sequence[tuple[Window, str]], body, config: BuildConfig, counter: dict, palettes
 ) -> Iterator[tuple[str, dict, str]]:
     spec = config.windows
-    stream = _FrameStream(source, body, config, counter)
+    stream = _FrameStream(source, body, config, counter, palettes)
     pending = deque(planned)
     buffer: dict[int, tuple] = {}
     needed = needed_frames([window.start for window, _ in planned], spec)
@@ -374,6 +430,49 @@ def _stream_rows(
             del buffer[frame]
     if pending:
         raise BuildError(f"video {source.spec.video} ended before window {pending[0][0].clip_id} was complete")
+
+
+def _control_rows(
+    source: Source, planned: Sequence[tuple[Window, str]], body, config: BuildConfig, counter: dict, palettes
+) -> Iterator[tuple[str, dict, str]]:
+    """The ``controls`` rows of a unit's test windows: every variant, rendered without decoding the source."""
+    from .controls import variant_view, window_clip
+    from .views import clip_framing, pose_people, render_views
+
+    spec = config.windows
+    intrinsics = source_intrinsics(source, config)
+    resolution = config.resolution
+    for window, split in planned:
+        people = people_in_window(source.motion.valid, window.start, spec)
+        base = _row_values(source, window, intrinsics, palettes, config)
+        clip = window_clip(source.motion, people, spec.sampled_frames(window.start), body.num_betas)
+        vertices, _ = pose_people(body, clip)
+        framing = clip_framing(clip, vertices)
+        looks = palettes[people] if config.avatar_style == "appearance" else None
+        for variant in CONTROL_VARIANTS:
+            shown, extrinsics = variant_view(clip, variant, framing, intrinsics, resolution)
+            posed = vertices[:, ::-1] if variant == "reverse" else vertices
+            view = (body, posed, shown.visible, intrinsics, extrinsics, resolution, resolution, looks, people)
+            clips = {"avatar_video": render_views(*view, mode="shaded")}
+            if config.pose_video:
+                clips["pose_video"] = render_views(*view, mode="parts")
+            counter["shaded"] = counter.get("shaded", 0) + len(extrinsics)
+            values = dict(base)
+            values["clip_id"] = control_clip_id(window.clip_id, variant)
+            values["smpl"] = [
+                {
+                    "global_orient": shown.global_orient[i].astype(np.float32).tolist(),
+                    "body_pose": shown.body_pose[i].astype(np.float32).tolist(),
+                    "betas": person["betas"],
+                    "transl": shown.transl[i].astype(np.float32).tolist(),
+                }
+                for i, person in enumerate(base["smpl"])
+            ]
+            values["camera"] = dict(base["camera"], extrinsics=extrinsics.astype(np.float32).tolist())
+            values |= {"control": variant, "control_of": window.clip_id}
+            row, digest = _encoded(values, clips, config)
+            row["video"] = None
+            yield split, row, digest
 
 
 @dataclass
@@ -398,32 +497,51 @@ def _body(spec: str):
     return _BODIES[spec]
 
 
+def needs_body(spec: SourceSpec, config: BuildConfig, kind: str = "clips") -> bool:
+    """Whether a source's unit poses bodies: a render to make, a palette to measure, or control views."""
+    renders = not spec.avatar_video or (config.pose_video and not spec.pose_video)
+    return renders or config.avatar_style == "appearance" or kind == "controls"
+
+
 def build_unit(task: UnitTask, on_row: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build one unit into the work folder and return its record (see :mod:`amg_bench.data.workdir`).
+
+    A ``clips`` unit streams its source's frames; a ``controls`` unit re-renders its test
+    windows (:mod:`amg_bench.data.controls`) and decodes only the frames its palettes are measured on.
 
     Raises:
         VideoError, BuildError: the source cannot be decoded to the end of the unit's windows.
     """
+    from .appearance import flat_palette
+    from .source_appearance import source_palettes
+
     started, cpu_started = time.perf_counter(), time.process_time()
     config, unit = task.config, task.unit
     body = _body(config.body_model)
     source = load_source(task.spec, config.windows, body)  # the planner's visibility mask (cached)
-    needs_body = not task.spec.avatar_video or (config.pose_video and not task.spec.pose_video)
-    body = body if needs_body else None
+    body = body if needs_body(task.spec, config, unit.kind) else None
+    if body is not None:
+        palettes = source_palettes(
+            source, body, source_intrinsics(source, config), config.resolution, config.avatar_style
+        )
+    else:
+        palettes = flat_palette(range(source.motion.num_people))
     work = BuildWork(task.work)
     tmp = work.new_unit(unit.id)
     try:
-        features = dataset_features(config.pose_video)
+        features = dataset_features(config.pose_video, config.controls)
         writers = {name: SplitWriter(tmp, name, features, config.max_shard_bytes) for name in unit.splits}
         digests: dict[str, list[str]] = {name: [] for name in unit.splits}
         counter: dict[str, int] = {}
         planned = [(Window(unit.source_id, start), split) for start, split in unit.windows]
-        for split, row, digest in _stream_rows(source, planned, body, config, counter):
+        make_rows = _control_rows if unit.kind == "controls" else _stream_rows
+        for split, row, digest in make_rows(source, planned, body, config, counter, palettes):
             writers[split].write(row)
             digests[split].append(digest)
             if on_row is not None:
                 on_row(row["clip_id"])
         stats = {name: writer.close().to_json() for name, writer in writers.items()}
+        streamed = [start for start, _ in unit.windows] if unit.kind == "clips" else []
         record = {
             "key": task.key,
             "unit": unit.id,
@@ -431,7 +549,7 @@ def build_unit(task: UnitTask, on_row: Callable[[str], None] | None = None) -> d
             "windows": [list(window) for window in unit.windows],
             "splits": stats,
             "digests": digests,
-            "needed_frames": len(needed_frames([start for start, _ in unit.windows], config.windows)),
+            "needed_frames": len(needed_frames(streamed, config.windows)) if streamed else 0,
             "renders": counter.get("shaded", 0),
             "seconds": time.perf_counter() - started,
             "cpu_seconds": time.process_time() - cpu_started,
@@ -593,12 +711,15 @@ def build_dataset(
     body = load_body_model(config.body_model)
     loaded = [load_source(spec, config.windows, body) for spec in specs]
     splits = plan_windows(loaded, config)
-    for source in loaded:  # sources whose renders are all precomputed pose no body
-        if not source.spec.avatar_video or (config.pose_video and not source.spec.pose_video):
-            require_body_model(source.motion, body, str(source.spec.motion))
-    rendered_pose = [s.id for s in loaded if config.pose_video and not s.spec.pose_video]
-    pose_parts = body_face_parts(body) if rendered_pose else None  # fails here, before any frame, without them
     units = plan_units(splits, config.chunk_windows)
+    if config.controls:
+        units += plan_control_units(splits, config.control_clips)
+    posed = {unit.source_id for unit in units if unit.kind == "controls"}
+    for source in loaded:  # sources whose renders are all precomputed (and flat) pose no body
+        if needs_body(source.spec, config, "controls" if source.id in posed else "clips"):
+            require_body_model(source.motion, body, str(source.spec.motion))
+    rendered_pose = [s.id for s in loaded if config.pose_video and (not s.spec.pose_video or s.id in posed)]
+    pose_parts = body_face_parts(body) if rendered_pose else None  # fails here, before any frame, without them
     content = config.content_options()
     plan = _plan_digest(units, content)
     chosen = units
@@ -649,8 +770,9 @@ def build_dataset(
             options = {**config.to_dict(), "body_model_kind": body.kind}
             descriptions = {
                 "sources": source_description or describe_sources(loaded),
-                "render": _render_description(body),
+                "render": _render_description(body, config.avatar_style),
                 "pose": _pose_description(loaded, rendered_pose, pose_parts),
+                "controls": _controls_description(config, units) if config.controls else "",
             }
             folder_info = {
                 "amg_bench_version": _version(),
@@ -741,7 +863,7 @@ def _assemble(
                 folder / "README.md",
                 render_card(
                     folder,
-                    dataset_features(info["options"]["pose_video"]),
+                    dataset_features(info["options"]["pose_video"], info["options"].get("controls", False)),
                     stats,
                     info["options"],
                     fingerprint,
@@ -870,13 +992,42 @@ def require_body_model(motion, body, where: str) -> None:
         )
 
 
-def _render_description(body) -> str:
+def _render_description(body, style: str) -> str:
+    from .appearance import ERODE_FRACTION, PALETTE_FRAMES
+
+    if style == "appearance":
+        look = (
+            "avatar style `appearance`: each of the 24 body parts of each person in the colour measured on the "
+            "real pixels it covers (per frame the median of its visible pixels, silhouette eroded by "
+            f"1/{round(1 / ERODE_FRACTION)} of the frame side and divided by the render's light; then the "
+            f"median over up to {PALETTE_FRAMES} "
+            "frames spread over the person's valid frames of the source; a part never seen takes its parent's), "
+            "stored per row in `appearance_colors`"
+        )
+    else:
+        look = "avatar style `flat`: one fixed colour per person (`appearance_colors` repeats it for every part)"
     return (
         f"the `{body.kind}` body model (SMPL format) posed with each clip's parameters through "
-        "`smplx`, rasterised from the clip's camera on black, Lambert-lit, one fixed colour per "
-        "person; each source frame is rendered once and shared by every window that samples it. "
-        "The paper renders HumanGaussian avatars instead; precomputed renders can replace these "
+        f"`smplx`, rasterised from the clip's camera on black, Lambert-lit; {look}. Each source frame is "
+        "rendered once and shared by every window that samples it. "
+        "The paper renders textured HumanGaussian avatars instead; precomputed renders can replace these "
         "through the manifest's `avatar_video`."
+    )
+
+
+def _controls_description(config: BuildConfig, units: Sequence[BuildUnit]) -> str:
+    bases = sum(len(u.windows) for u in units if u.kind == "controls")
+    variants = ", ".join(f"`{v}`" for v in CONTROL_VARIANTS)
+    return (
+        f"{bases} test clips (at most {config.control_clips}, spread evenly over the test split in row order, "
+        f"the first and the last included) under {len(CONTROL_VARIANTS)} variants each: {variants}. Camera "
+        "paths are framed on the clip's people (the camera looks at the centre of their box over the clip and "
+        "starts where the sphere holding them spans 90% of the frame, on the side of the clip's first camera); "
+        "`orbit:DEG` turns about the up axis through that centre by DEG degrees in total; `zoom-in` / `zoom-out` "
+        "move the camera along its line of sight until the people look 1.5 times larger / smaller; `reverse` "
+        "plays the people's motion backwards through the clip's own cameras. Rows keep their clip's captions, "
+        "people and `appearance_colors`, hold the motion and cameras they were rendered with, name `control` "
+        "and `control_of`, and have no real `video`."
     )
 
 

@@ -118,6 +118,9 @@ def render_card(
         source_description=descriptions["sources"],
         render_description=descriptions["render"],
         pose_description=descriptions.get("pose", ""),
+        avatar_style=options.get("avatar_style", "flat"),
+        with_controls=bool(options.get("controls")),
+        controls_description=descriptions.get("controls", ""),
     )
     return str(card)
 

@@ -9,6 +9,12 @@ consistency, pose accuracy) and for the gallery overlays.
 
 Masks are rendered at any output size: the stored intrinsics (pixels of the stored frames,
 OpenCV pixel-centre convention) are rescaled with ``u -> (u + 0.5) s - 0.5``.
+
+The same posed bodies give each person's joints projected into each frame
+(:func:`projected_keypoints`): the pose targets of a clip without a real video (the
+``controls`` split), on the 12 limb joints the COCO-17 keypoints and the SMPL skeleton share
+(shoulders, elbows, wrists, hips, knees, ankles). SMPL's hip joints sit inside the pelvis, a few
+centimetres from where a COCO annotator puts a hip.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from ..errors import DatasetError
 
 #: Bumped whenever rendering changes what a mask holds (part of every cache key).
 REGIONS_VERSION = 1
+#: COCO-17 keypoint index -> SMPL joint index, for the 12 limb joints both skeletons have.
+COCO_FROM_SMPL = {5: 16, 6: 17, 7: 18, 8: 19, 9: 20, 10: 21, 11: 1, 12: 2, 13: 4, 14: 5, 15: 7, 16: 8}
+NUM_COCO_KEYPOINTS = 17
 
 
 @dataclass(frozen=True)
@@ -86,19 +95,8 @@ def scaled_intrinsics(intrinsics: np.ndarray, source: tuple[int, int], target: t
     return k
 
 
-def person_regions(row: dict[str, Any], body, height: int, width: int) -> PersonRegions:
-    """Render every person of a dataset row at ``height`` x ``width``.
-
-    Args:
-        row: a dataset row (``clip_id``, ``num_frames``, ``smpl``, ``camera``, ``body_model``).
-        body: a :class:`~amg_bench.data.body_model.BodyModel` of the row's kind.
-
-    Raises:
-        DatasetError: a missing or malformed ``smpl`` / ``camera`` field, or a body model of
-            another kind than the row's, naming the clip and the field.
-    """
-    from .render import Camera, person_id_map
-
+def _posed_row(row: dict[str, Any], body, height: int, width: int):
+    """``(intrinsics at height x width, (T, 4, 4) extrinsics, per person (vertices (T, V, 3), joints (T, 24, 3)))``."""
     clip = row.get("clip_id", "<row>")
     for column in ("smpl", "camera", "num_frames"):
         if row.get(column) is None:
@@ -115,31 +113,73 @@ def person_regions(row: dict[str, Any], body, height: int, width: int) -> Person
         _matrix(camera["intrinsics"], (3, 3), f"clip {clip} camera.intrinsics"), source_size, (height, width)
     )
     extrinsics = _matrix(camera["extrinsics"], (frames, 4, 4), f"clip {clip} camera.extrinsics")
-    people = row["smpl"]
-    params = []
-    for p, person in enumerate(people):
+    posed = []
+    for p, person in enumerate(row["smpl"]):
         where = f"clip {clip} smpl[{p}]"
-        params.append(
-            (
+        betas = np.asarray(person["betas"], dtype=np.float64)
+        posed.append(
+            body.forward(
                 _matrix(person["global_orient"], (frames, 3), f"{where}.global_orient"),
                 _matrix(person["body_pose"], (frames, 69), f"{where}.body_pose"),
-                np.asarray(person["betas"], dtype=np.float64),
+                np.broadcast_to(betas, (frames, betas.size)),
                 _matrix(person["transl"], (frames, 3), f"{where}.transl"),
             )
         )
-    masks = np.zeros((len(people), frames, height, width), dtype=bool)
-    if not people:
+    return intrinsics, extrinsics, posed
+
+
+def person_regions(row: dict[str, Any], body, height: int, width: int) -> PersonRegions:
+    """Render every person of a dataset row at ``height`` x ``width``.
+
+    Args:
+        row: a dataset row (``clip_id``, ``num_frames``, ``smpl``, ``camera``, ``body_model``).
+        body: a :class:`~amg_bench.data.body_model.BodyModel` of the row's kind.
+
+    Raises:
+        DatasetError: a missing or malformed ``smpl`` / ``camera`` field, or a body model of
+            another kind than the row's, naming the clip and the field.
+    """
+    from .render import Camera, person_id_map
+
+    intrinsics, extrinsics, posed = _posed_row(row, body, height, width)
+    frames = len(extrinsics)
+    masks = np.zeros((len(posed), frames, height, width), dtype=bool)
+    if not posed:
         return PersonRegions(masks)
-    vertices = [
-        body.forward(orient, pose, np.broadcast_to(betas, (frames, betas.size)), transl)[0]
-        for orient, pose, betas, transl in params
-    ]  # per person (T, V, 3)
     for t in range(frames):
         view = Camera(intrinsics, extrinsics[t], height, width)
-        ids = person_id_map([v[t] for v in vertices], body.faces, view)
-        for p in range(len(people)):
+        ids = person_id_map([vertices[t] for vertices, _ in posed], body.faces, view)
+        for p in range(len(posed)):
             masks[p, t] = ids == p
     return PersonRegions(masks)
+
+
+def projected_keypoints(row: dict[str, Any], body, height: int, width: int) -> dict[str, np.ndarray]:
+    """Each person's joints projected into each frame, as COCO-17 keypoints of a detector would be.
+
+    Returns:
+        ``{"xy": float32 (P, T, 17, 2) pixels, "score": float32 (P, T, 17)}``: the 12 limb joints
+        COCO and SMPL share (:data:`COCO_FROM_SMPL`) score 1 where the joint is in front of the
+        camera and projects inside the frame, 0 elsewhere; the five face keypoints always 0.
+
+    Raises:
+        DatasetError: as :func:`person_regions`.
+    """
+    from .render import Camera
+
+    intrinsics, extrinsics, posed = _posed_row(row, body, height, width)
+    frames = len(extrinsics)
+    xy = np.zeros((len(posed), frames, NUM_COCO_KEYPOINTS, 2), dtype=np.float32)
+    score = np.zeros((len(posed), frames, NUM_COCO_KEYPOINTS), dtype=np.float32)
+    coco, smpl = list(COCO_FROM_SMPL), list(COCO_FROM_SMPL.values())
+    for p, (_, joints) in enumerate(posed):
+        for t in range(frames):
+            uv = Camera(intrinsics, extrinsics[t], height, width).project(joints[t, smpl])
+            inside = np.isfinite(uv).all(axis=1)
+            inside &= (uv[:, 0] >= 0) & (uv[:, 0] <= width - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= height - 1)
+            xy[p, t, coco] = np.where(inside[:, None], uv, 0.0)
+            score[p, t, coco] = inside
+    return {"xy": xy, "score": score}
 
 
 class PersonRegionSource:

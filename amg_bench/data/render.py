@@ -330,21 +330,13 @@ def render_people(
         face = setup.ids[slot] % len(faces)  # index into the shared faces (all_faces repeats them per mesh)
         image[pixels] = PART_COLORS[np.asarray(face_parts, dtype=np.int64)[face]]
     else:
-        tri = all_faces[setup.ids[slot]]  # (K, 3) vertex indices of the visible triangle per pixel
-        py, px = np.divmod(pixels, w)
-        weights = setup.evaluate(slice(0, 3), slot, px, py).T / points[tri, 2]  # perspective-correct:
-        weights /= (weights[:, 0] + weights[:, 1] + weights[:, 2])[:, None]  # w_k / z_k, normalised
-        normal = _interpolate(_vertex_normals(points, all_faces)[tri], weights)
-        surface = _interpolate(points[tri], weights)
-        towards_camera = np.where(_dot(normal, surface) > 0, -1.0, 1.0)
-        length = np.sqrt(_dot(normal, normal))
-        lambert = np.maximum(towards_camera * _dot(normal, _LIGHT[None]) / np.maximum(length, 1e-12), 0.0)
+        tri, weights, light = _shade(points, all_faces, setup, pixels, slot, w)
         if colors is None:
             person = np.asarray(person_indices, dtype=np.int64)[tri[:, 0] // n]
             base = PERSON_COLORS[person % len(PERSON_COLORS)].astype(np.float64)
         else:
             base = 255.0 * _interpolate(colors[tri], weights)
-        image[pixels] = np.rint(base * (AMBIENT + (1 - AMBIENT) * lambert)[:, None]).astype(np.uint8)
+        image[pixels] = np.rint(base * light[:, None]).astype(np.uint8)
     return image.reshape(h, w, 3)
 
 
@@ -360,6 +352,60 @@ def _visible(meshes: list[np.ndarray], faces: np.ndarray, camera: Camera):
     keys = _zbuffer(setup, camera.height, camera.width)
     pixels = np.flatnonzero(keys != np.iinfo(np.int64).max)
     return points, all_faces, setup, pixels, keys[pixels] & 0xFFFFFFFF
+
+
+def _shade(points, all_faces, setup: _Setup, pixels: np.ndarray, slot: np.ndarray, width: int):
+    """Per covered pixel: its triangle's vertex indices (K, 3), perspective-correct barycentric weights (K, 3)
+    and the light factor ``AMBIENT + (1 - AMBIENT) * max(n.l, 0)`` (K,), normals turned towards the camera."""
+    tri = all_faces[setup.ids[slot]]  # (K, 3) vertex indices of the visible triangle per pixel
+    py, px = np.divmod(pixels, width)
+    weights = setup.evaluate(slice(0, 3), slot, px, py).T / points[tri, 2]  # perspective-correct:
+    weights /= (weights[:, 0] + weights[:, 1] + weights[:, 2])[:, None]  # w_k / z_k, normalised
+    normal = _interpolate(_vertex_normals(points, all_faces)[tri], weights)
+    surface = _interpolate(points[tri], weights)
+    towards_camera = np.where(_dot(normal, surface) > 0, -1.0, 1.0)
+    length = np.sqrt(_dot(normal, normal))
+    lambert = np.maximum(towards_camera * _dot(normal, _LIGHT[None]) / np.maximum(length, 1e-12), 0.0)
+    return tri, weights, AMBIENT + (1 - AMBIENT) * lambert
+
+
+@dataclass(frozen=True)
+class SurfaceMap:
+    """What each pixel of a render shows, from the same z-buffer and light as :func:`render_people`.
+
+    Attributes:
+        person: int16 ``(H, W)``: the index of the mesh seen there, -1 where none is.
+        face: int64 ``(H, W)``: the index (into the shared ``faces``) of the visible face, -1 where none is.
+        light: float64 ``(H, W)``: the factor ``"shaded"`` mode multiplies a surface colour by there
+            (``AMBIENT + (1 - AMBIENT) * max(n.l, 0)``), 0 where no mesh is.
+    """
+
+    person: np.ndarray
+    face: np.ndarray
+    light: np.ndarray
+
+
+def surface_map(meshes: Sequence[np.ndarray], faces: np.ndarray, camera: Camera) -> SurfaceMap:
+    """Which mesh and face each pixel shows, and how lit it is (the inputs of appearance estimation).
+
+    A pixel of ``render_people(..., vertex_colors=c)`` is ``rint(255 * c(p) * light)``, so dividing an
+    observed colour by ``light`` gives the surface colour that renders as it.
+
+    Raises:
+        MotionError: inconsistent meshes or faces.
+    """
+    meshes, faces = _check_inputs(meshes, faces, list(range(len(meshes))), "shaded", None)
+    size = camera.height * camera.width
+    person = np.full(size, -1, dtype=np.int16)
+    face = np.full(size, -1, dtype=np.int64)
+    light = np.zeros(size, dtype=np.float64)
+    if meshes and len(faces):
+        points, all_faces, setup, pixels, slot = _visible(meshes, faces, camera)
+        person[pixels] = all_faces[setup.ids[slot], 0] // len(meshes[0])
+        face[pixels] = setup.ids[slot] % len(faces)
+        light[pixels] = _shade(points, all_faces, setup, pixels, slot, camera.width)[2]
+    shape = (camera.height, camera.width)
+    return SurfaceMap(person.reshape(shape), face.reshape(shape), light.reshape(shape))
 
 
 def person_id_map(meshes: Sequence[np.ndarray], faces: np.ndarray, camera: Camera) -> np.ndarray:

@@ -35,8 +35,14 @@ VIDEO_COLUMNS = ("video", "avatar_video", "pose_video")
 CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
 
 
-def dataset_features(with_pose_video: bool = False):
-    """The dataset's ``datasets.Features``; column names are stable once published."""
+def dataset_features(with_pose_video: bool = False, with_controls: bool = False):
+    """The dataset's ``datasets.Features``; column names are stable once published.
+
+    ``appearance_colors`` holds, per person, the RGB colour of each of the 24 body parts the
+    avatar was rendered with. With ``with_controls`` the rows also name their control variant
+    (``control``, e.g. ``orbit:180``) and the clip it re-renders (``control_of``): both empty
+    outside the ``controls`` split, whose rows have no ``video``.
+    """
     from datasets import Features, List, Value, Video
 
     matrix = List(List(Value("float32")))
@@ -72,8 +78,11 @@ def dataset_features(with_pose_video: bool = False):
                 "height": Value("int32"),
                 "width": Value("int32"),
             },
+            "appearance_colors": List(List(List(Value("uint8")))),
         }
     )
+    if with_controls:
+        columns.update({"control": Value("string"), "control_of": Value("string")})
     return Features(columns)
 
 
@@ -195,7 +204,7 @@ class SplitWriter:
 
         Video cells are stored as given (``{"bytes", "path"}``): ``datasets``' own encoder
         would drop the bytes of a cell whose ``path`` happens to name a file in the working
-        directory.
+        directory. ``None`` leaves a video cell empty (the ``controls`` split has no real clip).
 
         Raises:
             ValueError: a duplicate ``clip_id``, or a video cell without bytes.
@@ -207,8 +216,13 @@ class SplitWriter:
         cells = {}
         for name in self.video_columns:
             cell = row[name]
+            if cell is None:
+                cells[name] = None
+                continue
             if not isinstance(cell, dict) or not cell.get("bytes"):
-                raise ValueError(f"row {key!r}: video column {name!r} must be a {{'bytes', 'path'}} cell with bytes")
+                raise ValueError(
+                    f"row {key!r}: video column {name!r} must be None or a {{'bytes', 'path'}} cell with bytes"
+                )
             cells[name] = {"bytes": cell["bytes"], "path": cell.get("path")}
         encoded = self.features.encode_example({k: v for k, v in row.items() if k not in cells})
         self._pending.append({**encoded, **cells})

@@ -6,6 +6,10 @@ front, so a bad dataset fails before any clip: clip ids that cannot name a file,
 non-positive fps or frame count, a column the card lists but the data lacks (shards that changed
 since the build are refused by the load itself). A method gets the video inputs
 it lists in ``requires`` and the text inputs always; only reference methods may require ``video``.
+
+A ``controls`` split (every row names its ``control`` variant) has no real video: its clips are
+scored against their condition render (:attr:`BenchmarkSplit.reference`), and a method that
+needs the real clip or its first frame is refused before any work.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ REQUEST_COLUMNS = {name: spec.column for name, spec in REQUEST_INPUTS.items()}
 BASE_COLUMNS = ("clip_id", "source_id", "fps", "num_frames", "video", "scene_caption")
 #: Columns the person regions (foreground motion, identity, pose) are rendered from.
 MOTION_COLUMNS = ("smpl", "camera", "body_model", "person_ids", "num_people")
+#: The column that names a ``controls`` row's variant (empty in the other splits).
+CONTROL_COLUMN = "control"
+#: What motion and pose are scored against: the real clip, or (``controls`` rows) the condition render.
+REFERENCE_COLUMNS = {"real": "video", "condition": "avatar_video"}
 
 
 @dataclass
@@ -50,6 +58,8 @@ class BenchmarkSplit:
         revision: the resolved Hub commit, ``None`` for a local folder or when offline.
         rows: the ``datasets.Dataset``.
         clip_ids: clip ids in dataset order.
+        reference: ``"real"``, or ``"condition"`` for a ``controls`` split (no real video: motion
+            and pose are scored against the condition render).
     """
 
     id: str
@@ -58,12 +68,23 @@ class BenchmarkSplit:
     revision: str | None
     rows: Any
     clip_ids: list[str] = field(default_factory=list)
+    reference: str = "real"
     _index: dict[str, int] = field(default_factory=dict, repr=False)
     _sources: list[str] = field(default_factory=list, repr=False)
 
     @property
     def columns(self) -> list[str]:
         return list(self.rows.column_names)
+
+    @property
+    def reference_column(self) -> str:
+        """The video column motion and pose are scored against (``video``, or ``avatar_video`` for controls)."""
+        return REFERENCE_COLUMNS[self.reference]
+
+    def empty_columns(self) -> list[str]:
+        """Columns that hold no value in any row (a ``controls`` split's ``video``)."""
+        table = self.rows.data
+        return [c for c in self.columns if table.column(c).null_count == self.rows.num_rows]
 
     def row(self, clip_id: str) -> dict[str, Any]:
         """The row of ``clip_id`` (videos as ``{"bytes", "path"}``)."""
@@ -102,22 +123,28 @@ def open_split(
     if missing:
         raise DatasetError(f"{where} lacks columns {missing}; it has {rows.column_names}")
     wanted = set(BASE_COLUMNS) | set(REQUEST_COLUMNS.values()) | set(MOTION_COLUMNS) | {"appearance_captions"}
-    rows = rows.select_columns([c for c in rows.column_names if c in wanted])
-    _check_data_columns(rows, where)
+    rows = rows.select_columns([c for c in rows.column_names if c in wanted | {CONTROL_COLUMN}])
+    reference = "condition" if _is_controls(rows) else "real"
+    _check_data_columns(rows, where, skip={"video"} if reference == "condition" else set())
     clip_ids, sources = _check_rows(rows, where)
     info = build_info(dataset_id) if Path(dataset_id).is_dir() else None  # its shards were checked on load
     resolved = _hub_revision(dataset_id, revision)
     recorded = info.get("fingerprint") if info else None
     fingerprint = recorded if isinstance(recorded, str) and recorded else resolved or rows._fingerprint
     index = {clip_id: i for i, clip_id in enumerate(clip_ids)}
-    return BenchmarkSplit(dataset_id, split, fingerprint, resolved, rows, clip_ids, index, sources)
+    return BenchmarkSplit(dataset_id, split, fingerprint, resolved, rows, clip_ids, reference, index, sources)
 
 
-def _check_data_columns(rows, where: str) -> None:
+def _is_controls(rows) -> bool:
+    """A ``controls`` split: every row names a control variant (the other splits leave it empty)."""
+    return CONTROL_COLUMN in rows.column_names and rows.data.column(CONTROL_COLUMN).null_count == 0
+
+
+def _check_data_columns(rows, where: str, skip: set[str]) -> None:
     """Every base column and video column must hold data in every row (not only be listed by the card)."""
     table = rows.data
     for column in rows.column_names:
-        if column not in BASE_COLUMNS and column not in REQUEST_COLUMNS.values():
+        if column in skip or (column not in BASE_COLUMNS and column not in REQUEST_COLUMNS.values()):
             continue
         nulls = table.column(column).null_count
         if nulls:
@@ -210,6 +237,19 @@ def check_columns(split: BenchmarkSplit, requires: frozenset[str], method_name: 
             f"method {method_name!r} requires {needs}, which dataset {split.id!r} split {split.split!r} lacks; "
             f"its columns are {split.columns}"
         )
+    empty = set(split.empty_columns())
+    unfilled = {name: REQUEST_COLUMNS[name] for name in sorted(requires) if REQUEST_COLUMNS[name] in empty}
+    if unfilled:
+        needs = ", ".join(f"{name!r} (column {column!r})" for name, column in unfilled.items())
+        why = (
+            " (a controls split re-renders test motions under new cameras and has no real video)"
+            if split.reference == "condition"
+            else ""
+        )
+        raise MethodError(
+            f"method {method_name!r} requires {needs}, which is empty in every row of dataset {split.id!r} split "
+            f"{split.split!r}{why}"
+        )
 
 
 def clip_seed(base_seed: int, clip_id: str) -> int:
@@ -245,9 +285,10 @@ class ClipInputs:
     def request(self, requires: frozenset[str], seed: int) -> GenerationRequest:
         """The :class:`GenerationRequest` of this clip: text inputs always, video inputs in ``requires``.
 
-        Height and width are the real clip's (read from its container, without decoding).
+        Height and width are the reference clip's (the real clip, or a controls row's condition),
+        read from its container without decoding.
         """
-        info = probe(self.video_bytes("video"))
+        info = probe(self.video_bytes(self.split.reference_column))
         inputs: dict[str, Any] = {}
         encoded: dict[str, bytes] = {}
         for name, spec in REQUEST_INPUTS.items():

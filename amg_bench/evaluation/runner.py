@@ -189,8 +189,8 @@ def evaluate(config: EvaluationConfig, state: Any = None) -> EvaluationSummary:
     with output_lock(run.root, lock_name):
         # 3-4. Metrics, then the method with its weights
         body = _body_model(config.body_model) if scoring.needs_regions else None
-        suite = MetricSuite(scoring, device, body, config.cache_dir, watch)
-        method = _build_method(config.method, cls, options, config.device, config.dtype)
+        suite = MetricSuite(scoring, device, body, config.cache_dir, watch, reference=split.reference)
+        method = build_method(config.method, cls, options, config.device, config.dtype)
         method_record = MethodRecord(
             name=config.method,
             options=_jsonable(method.options_dict()),
@@ -270,7 +270,7 @@ def _resolve_method(config: EvaluationConfig) -> tuple[type[Method], dict[str, A
     return cls, merge_options(file_options, config.method_options), config_file
 
 
-def _build_method(
+def build_method(
     name: str, cls: type[Method], options: dict[str, Any], device: str | None, dtype: str | None
 ) -> Method:
     """The method instance, its weights loaded.
@@ -343,7 +343,7 @@ def _process_clip(
         return _fail(run, record, "generate", exc)
     try:
         with watch("decode"):
-            reference = inputs.frames("video")
+            reference = inputs.frames(split.reference_column)
         values = suite.score(stored, reference, inputs.row)
     except AmgBenchError as exc:
         video_path.unlink(missing_ok=True)
@@ -394,6 +394,7 @@ def _write_results(
         "dataset": DatasetRecord(split.id, split.split, split.fingerprint, split.revision).to_dict(),
         "protocol": {
             "name": protocol_name,
+            "reference": split.reference,
             **suite.protocol(),
             "num_frames": int(first["num_frames"]),
             "fps": float(first["fps"]),

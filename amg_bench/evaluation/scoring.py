@@ -19,6 +19,11 @@ A clip's record holds, per metric group:
 Person masks and boxes all come from re-rendering each row's people (the one source of person
 regions, :mod:`amg_bench.data.person_regions`); a person visible on fewer than
 ``person_min_area`` of the frame's pixels in a frame is skipped there (occlusion, edges).
+
+The reference is the real clip, or, for a ``controls`` split (``reference="condition"``: no real
+video), the condition render: motion is tracked in it, and the pose targets are the row's
+joints projected into each frame (the 12 limb joints COCO and SMPL share,
+:func:`~amg_bench.data.person_regions.projected_keypoints`) instead of keypoints detected on real frames.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from ..metrics.clip_score import DEFAULT_MODEL, DEFAULT_PRETRAINED
 from ..metrics.motion_fidelity import DEFAULT_EVAL_SIZE, check_eval_size
 from ..metrics.person_models import DEFAULT_IDENTITY_MODEL, DEFAULT_POSE_MODEL
 from ..metrics.tracking import DEFAULT_GRID_SIZE
-from ..results import DEFAULT_METRIC_GROUPS, METRIC_GROUPS, MOTION_VARIANTS, motion_key
+from ..results import DEFAULT_METRIC_GROUPS, METRIC_GROUPS, MOTION_VARIANTS, REFERENCES, motion_key
 
 #: Key of the per-clip arrays (boxes, real and generated keypoints) the runner stores beside the record.
 PEOPLE_ARRAYS = "_people_arrays"
@@ -207,14 +212,25 @@ class MetricSuite:
         body: the body model that re-renders person masks (needed for ``foreground``).
         cache_root: root of the content cache (default :func:`amg_bench.cache.cache_root`).
         watch: where stage times go (``track``, ``clip``, ``clip_text``, ``regions``).
+        reference: ``"real"`` (the reference clip is the real one) or ``"condition"`` (a
+            ``controls`` row's condition render; pose targets are the row's projected joints).
 
     Raises:
         MetricError, TrackerError, MissingWeightsError, BodyModelError: a metric cannot be built.
     """
 
     def __init__(
-        self, settings: ScoringSettings, device: str = "cpu", body=None, cache_root=None, watch: Stopwatch | None = None
+        self,
+        settings: ScoringSettings,
+        device: str = "cpu",
+        body=None,
+        cache_root=None,
+        watch: Stopwatch | None = None,
+        reference: str = "real",
     ) -> None:
+        if reference not in REFERENCES:
+            raise MetricError(f"reference must be one of {list(REFERENCES)}, got {reference!r}")
+        self.reference = reference
         self.settings = settings
         self.watch = watch or Stopwatch()
         self.clip = self.text = self.fidelity = self.reference_tracker = self.regions = None
@@ -267,7 +283,7 @@ class MetricSuite:
 
         Args:
             generated: the generated clip, uint8 ``(T, H, W, 3)``, as decoded from its stored mp4.
-            reference: the reference clip (the real clip), uint8 ``(T, H, W, 3)``.
+            reference: the reference clip (the real clip, or a controls row's condition), uint8 ``(T, H, W, 3)``.
             row: the dataset row (``scene_caption``; ``smpl``/``camera`` for the foreground column).
 
         Raises:
@@ -296,7 +312,7 @@ class MetricSuite:
 
         if generated.shape != reference.shape:
             raise MetricError(
-                f"the generated video is {generated.shape} but the real clip is {reference.shape}: "
+                f"the generated video is {generated.shape} but the {self.reference} clip is {reference.shape}: "
                 "person metrics compare the two frame by frame in the same person boxes"
             )
         height, width = generated.shape[1:3]
@@ -323,7 +339,12 @@ class MetricSuite:
             )
         if self.pose is not None:
             with self.watch("pose"):
-                real = self.reference_pose.keypoints(reference, boxes)
+                if self.reference == "condition":
+                    from ..data.person_regions import projected_keypoints
+
+                    real = projected_keypoints(row, self.regions.body, height, width)
+                else:
+                    real = self.reference_pose.keypoints(reference, boxes)
                 ours = self.pose.keypoints(generated, boxes)
             sides = np.maximum(boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]) + 1
             seen = kept
@@ -367,8 +388,9 @@ class MetricSuite:
             values["motion_foreground_points"] = 0 if part is None else part.points
         return values
 
-    def protocol(self, reference: str = "real") -> dict[str, Any]:
+    def protocol(self) -> dict[str, Any]:
         """The ``clip``, ``motion``, ``identity`` and ``pose`` entries of ``results['protocol']`` (``None``: not scored)."""
+        reference = self.reference
         clip = motion = None
         if self.clip is not None:
             config = self.clip.config()
@@ -398,12 +420,17 @@ class MetricSuite:
                 "crop": "the box of the person's visible mask, pixels outside the mask set to the model's mean",
             }
         if self.pose is not None:
+            targets = (
+                "the condition's joints projected into each frame: the 12 limb joints COCO and SMPL share"
+                if reference == "condition"
+                else "keypoints confident in the real frame"
+            )
             pose = {
                 **self.pose.config(),
                 "threshold": self.settings.pose_threshold,
                 "pck_alpha": self.settings.pose_alpha,
                 "min_area": self.settings.person_min_area,
-                "targets": "keypoints confident in the real frame",
+                "targets": targets,
             }
         return {"clip": clip, "motion": motion, "identity": identity, "pose": pose}
 

@@ -4,9 +4,9 @@ The page must be publishable as a static folder, so every video is copied to
 ``videos/<column>/<clip_id>.mp4`` and linked relatively. Real and avatar clips come from the
 dataset when one is named (its ``video`` / ``avatar_video`` columns, embedded bytes only);
 otherwise from the results of the reference methods ``ground-truth`` and ``avatar``, which are
-then not repeated as method columns. A row's videos are read only from inside its results
-folder. A clip a method failed shows the failure in its cell instead of a video, so one failed
-clip never stops the page.
+then not repeated as method columns. A ``controls`` split has no real clip, so its gallery has
+no real column. A row's videos are read only from inside its results folder. A clip a method
+failed shows the failure in its cell instead of a video, so one failed clip never stops the page.
 """
 
 from __future__ import annotations
@@ -112,6 +112,8 @@ def _dataset_videos(dataset: str, split: str, clips: Sequence[str]) -> tuple[dic
     for row in rows.select([index[c] for c in clips]):
         selected[row["clip_id"]] = row
         for kind, column in DATASET_COLUMNS.items():
+            if kind == REAL and row[column] is None and row.get("control"):
+                continue  # a controls row: no real clip
             where = f"dataset {dataset!r} clip {row['clip_id']!r} column {column!r}"
             data = video_cell_bytes(row[column], where)
             if not _readable(data):
@@ -148,7 +150,8 @@ def collect_gallery(
     if dataset is not None:
         by_kind, dataset_rows = _dataset_videos(dataset, split, clips) if clips else ({REAL: {}, AVATAR: {}}, {})
         for kind in (REAL, AVATAR):
-            add(kind, kind, f"dataset {dataset} ({split})", by_kind[kind], {})
+            if by_kind[kind] or not clips:
+                add(kind, kind, f"dataset {dataset} ({split})", by_kind[kind], {})
     else:
         for kind in (REAL, AVATAR):
             row = next((r for r in rows if REFERENCE_METHODS.get(r.method) == kind), None)

@@ -14,7 +14,7 @@ from ..results import METRICS
 from .gallery import Gallery
 from .markdown_csv import MISSING
 from .reported import REPORTED_LABEL
-from .table import SMALL_N, Leaderboard, ProtocolGroup, describe_reported
+from .table import CONTROLS_TITLE, SMALL_N, Leaderboard, ProtocolGroup, describe_reported
 
 TEMPLATE = "leaderboard.html.j2"
 
@@ -68,6 +68,7 @@ def _group_context(group: ProtocolGroup, board: Leaderboard) -> dict[str, Any]:
     return {
         "name": group.name, "protocol": group.protocol, "settings": group.settings,
         "offline": group.offline_approximation, "headers": [{"title": t, "type": k} for t, k in headers], "rows": rows,
+        "controls": CONTROLS_TITLE if group.controls else "",
     }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ import json
 
 from ..results import METRICS
 from .reported import REPORTED_LABEL
-from .table import SMALL_N, Leaderboard, Row, describe_reported
+from .table import CONTROLS_TITLE, SMALL_N, Leaderboard, Row, describe_reported
 
 MISSING = "—"
 
@@ -80,6 +80,7 @@ def render_markdown(board: Leaderboard) -> str:
     ]
     for group in board.groups:
         note = " (KLT offline approximation)" if group.offline_approximation else ""
+        note += f" — {CONTROLS_TITLE}" if group.controls else ""
         lines += ["", f"## {group.name}: protocol `{group.protocol}`{note}", "", "| setting | value |", "|---|---|"]
         lines += [f"| {escape_markdown(k)} | {escape_markdown(v)} |" for k, v in group.settings]
         lines += [""]

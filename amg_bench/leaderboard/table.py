@@ -6,7 +6,9 @@ reference, lost-point rule, frames/fps, the clips, dataset split and fingerprint
 only inside a group, and only among ``method`` rows: references (ground truth, the avatar render)
 and calibrations (``frozen``, ``shuffled``) are shown as labelled rows beside them, unranked, so a
 reader sees the ceiling and where "no motion" and "wrong motion" land. KLT rows (the offline
-approximation of CoTracker) never share a group with CoTracker rows. The paper's reported
+approximation of CoTracker) never share a group with CoTracker rows. Runs on a ``controls``
+split (reference: the condition render, no real video) form their own groups, after the others:
+how well a method follows camera paths and motions it never saw. The paper's reported
 numbers stay in their own block and are never ranked.
 """
 
@@ -25,6 +27,10 @@ from .reported import ReportedTable
 
 SMALL_N = 20
 OFFLINE_APPROXIMATION = "KLT offline approximation of CoTracker, not comparable with CoTracker rows"
+CONTROLS_TITLE = (
+    "controls split: test motions under camera paths (orbit, zoom) and reversed motion, no real video; "
+    "scored against the condition render"
+)
 ROLE_LABELS = {"method": "", "reference": "reference", "calibration": "calibration"}
 
 
@@ -113,6 +119,12 @@ class ProtocolGroup:
     settings: tuple[tuple[str, str], ...]
     offline_approximation: bool
     rows: tuple[Row, ...]
+    reference: str = "real"
+
+    @property
+    def controls(self) -> bool:
+        """Whether the group was scored against the condition render (a ``controls`` split)."""
+        return self.reference == "condition"
 
     @property
     def description(self) -> str:
@@ -146,7 +158,10 @@ def protocol_key(results: Results) -> tuple:
     clips = hashlib.sha256("\n".join(sorted(results.clips)).encode()).hexdigest()
     people = json.dumps([p.identity, p.pose], sort_keys=True, default=str)
     d = results.dataset
-    return (p.name, clip, motion, people, p.num_frames, p.fps, results.num_clips, clips, d.split, d.fingerprint)
+    return (
+        p.name, p.reference, clip, motion, people, p.num_frames, p.fps, results.num_clips, clips, d.split,
+        d.fingerprint,
+    )  # fmt: skip
 
 
 def _tracker_words(motion) -> str:
@@ -178,6 +193,15 @@ def protocol_settings(results: Results) -> tuple[tuple[str, str], ...]:
             f"{p.num_frames} frames at {p.fps:g} fps",
         )
     )
+    if p.reference == "condition":
+        rows.append(
+            (
+                "reference",
+                "the condition render: a controls split has no real video, so motion is tracked in the condition "
+                "and pose targets are the render's joints projected into each frame (the 12 limb joints COCO and "
+                "SMPL share)",
+            )
+        )
     if p.motion is not None:
         m = p.motion
         rows.append(("tracker", _tracker_words(m)))
@@ -311,8 +335,9 @@ def build_table(
 
     Method rows come first, best first in ``rank_by``, then in the other metrics (in
     :data:`~amg_bench.results.METRICS` order); a row without a metric sorts after those that
-    have it. References, then calibrations, follow the methods, ordered the same way. Groups with CoTracker (or no
-    tracker) come before KLT groups, otherwise in input order; they are named ``P1``, ``P2``...
+    have it. References, then calibrations, follow the methods, ordered the same way. Groups scored against the
+    real clip come before ``controls`` groups, groups with CoTracker (or no tracker) before KLT groups, otherwise
+    in input order; they are named ``P1``, ``P2``...
 
     Raises:
         ResultsError: no results, or ``rank_by`` is not a known metric.
@@ -329,7 +354,9 @@ def build_table(
         motion = results[indices[0]].protocol.motion
         return motion is not None and motion.tracker == "klt"
 
-    order = sorted(buckets.values(), key=lambda idx: (is_klt(idx), idx[0]))
+    order = sorted(
+        buckets.values(), key=lambda idx: (results[idx[0]].protocol.reference != "real", is_klt(idx), idx[0])
+    )
     group_of = {i: f"P{g}" for g, indices in enumerate(order, start=1) for i in indices}
     labels = _labels([r.method.name for r in results], [group_of[i] for i in range(len(results))])
     sort_metrics = (rank_by, *(m for m in METRICS if m != rank_by))
@@ -352,6 +379,15 @@ def build_table(
             rows.append(Row(label, slug, results[i], name, cells))
         rows.sort(key=lambda row: _order_key(row, sort_metrics, role_order))
         first = results[indices[0]]
-        groups.append(ProtocolGroup(name, first.protocol.name, protocol_settings(first), is_klt(indices), tuple(rows)))
+        groups.append(
+            ProtocolGroup(
+                name,
+                first.protocol.name,
+                protocol_settings(first),
+                is_klt(indices),
+                tuple(rows),
+                first.protocol.reference,
+            )
+        )
     present = tuple(m for m in METRICS if any(m in r.metrics for r in results))
     return Leaderboard(tuple(groups), present, rank_by, reported)

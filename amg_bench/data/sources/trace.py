@@ -53,8 +53,15 @@ their neighbours (held at the ends). With one world and one camera per frame, ``
 trajectory in a fixed world and the extrinsics move with the camera.
 
 The mannequin (or SMPL-X) posed with TRACE's SMPL parameters is an approximation of TRACE's
-body: the pelvis, root rotation and joint rotations are TRACE's, the shape is the model's own
-reading of the betas. The motion records the model used, and the builder poses it with no other.
+body: the pelvis, root rotation and joint rotations are TRACE's. TRACE's betas are SMPL shape
+coefficients, which mean something else to the mannequin (its beta 0 is a stature scale of 6%
+per unit, :data:`~amg_bench.data.body_model.MANNEQUIN_BETAS`), so the mannequin does not take
+them: its stature is fitted from TRACE's joints instead (beta 0 such that the mannequin's summed
+leg and spine bone lengths, :func:`~amg_bench.data.body_model.stature_length`, equal the median
+of TRACE's ``j3d`` SMPL joints over the person's rows; the other betas 0), and with no ``j3d``
+in the file its betas are all 0. SMPL and SMPL-X take the per-coefficient median of TRACE's
+betas (SMPL-X reads them in its own shape space). The motion records the model used, and the
+builder poses it with no other.
 """
 
 from __future__ import annotations
@@ -72,6 +79,8 @@ from ...errors import MotionError
 from ..motion import Motion, save_motion
 from ..windows import WindowSpec, valid_starts
 
+#: Bounds of the fitted mannequin stature beta: 1.69 m x (1 + 0.06 b) spans 0.88 m to 2.10 m.
+STATURE_BETA_RANGE = (-8.0, 4.0)
 TRACE_FOCAL = 548.0
 TRACE_INPUT_SIZE = 512.0
 R_HIP_44, L_HIP_44 = 35, 36  # TRACE's 44-joint layout: cam_trans is the midpoint of these two
@@ -553,6 +562,33 @@ def _mean_camera(estimates) -> tuple:
     return rotations.mean(), np.mean([t for _, t in estimates], axis=0)
 
 
+def mannequin_betas(j3d: np.ndarray | None, body) -> np.ndarray:
+    """The mannequin's betas for one TRACE person: beta 0 fitted to the stature of TRACE's joints, the rest 0.
+
+    Args:
+        j3d: ``(n, 44, 3)`` TRACE joints of the person's rows (the first 24 are SMPL's), or
+            ``None`` (the file has none: all betas 0).
+        body: the mannequin.
+
+    Beta 0 scales the mannequin about its pelvis, so its bone lengths are the rest ones times
+    ``1 + 0.06 beta_0``: ``beta_0 = (median stature length / rest stature length - 1) / 0.06``,
+    clipped to :data:`STATURE_BETA_RANGE`.
+    """
+    from ..body_model import MANNEQUIN_STATURE_PER_BETA, stature_length
+
+    betas = np.zeros(body.num_betas)
+    if j3d is None:
+        return betas
+    lengths = stature_length(np.asarray(j3d, dtype=np.float64)[:, :24])
+    lengths = lengths[np.isfinite(lengths)]
+    if not len(lengths):
+        return betas
+    rest = float(stature_length(body.rest_joints(np.zeros((1, body.num_betas))))[0])
+    ratio = float(np.median(lengths)) / rest
+    betas[0] = np.clip((ratio - 1.0) / MANNEQUIN_STATURE_PER_BETA, *STATURE_BETA_RANGE)
+    return betas
+
+
 def trace_to_motion(
     rows: TraceRows,
     body,
@@ -570,8 +606,8 @@ def trace_to_motion(
 ) -> tuple[Motion, list[TrackSummary]]:
     """Convert TRACE rows into a :class:`Motion` (one person per kept track group).
 
-    Each person gets the per-coefficient median of its rows' betas; frames without a usable
-    row are invalid. ``body`` (a :class:`~amg_bench.data.body_model.BodyModel`) gives the rest
+    SMPL / SMPL-X persons get the per-coefficient median of their rows' betas; the mannequin
+    gets :func:`mannequin_betas` (stature from TRACE's joints); frames without a usable row are invalid. ``body`` (a :class:`~amg_bench.data.body_model.BodyModel`) gives the rest
     pelvis (and the hips when the file lacks ``j3d``); its kind is recorded as the motion's
     ``body_model``, since ``transl`` is in its terms. The camera: ``extrinsics`` when given,
     else ``camera="trace"`` derives it from TRACE's world outputs (:func:`trace_cameras`),
@@ -647,11 +683,15 @@ def _trace_to_motion(
     body_pose = np.zeros((n_people, num_frames, 69))
     transl = np.zeros((n_people, num_frames, 3))
     valid = np.zeros((n_people, num_frames), dtype=bool)
-    betas = np.zeros((n_people, min(rows.betas.shape[1], body.num_betas)))
+    num_betas = body.num_betas if body.kind == "mannequin" else min(rows.betas.shape[1], body.num_betas)
+    betas = np.zeros((n_people, num_betas))
     for index, person in enumerate(people):
         mine = person.rows
         frames = rows.frame[mine]
-        betas[index] = np.median(rows.betas[mine, : betas.shape[1]], axis=0)
+        if body.kind == "mannequin":
+            betas[index] = mannequin_betas(None if rows.j3d is None else rows.j3d[mine], body)
+        else:
+            betas[index] = np.median(rows.betas[mine, :num_betas], axis=0)
         rest = body.rest_joints(betas[index][None])[0].astype(np.float64)
         orient, shift = place_person(
             rows.thetas[mine],
@@ -723,6 +763,21 @@ class TraceImport:
         if self.trace_frames is not None and self.trace_frames != self.video_frames:
             lines.append(f"note: TRACE ran on {self.trace_frames} frames; the video has {self.video_frames}")
         lines.append(self.describe_camera())
+        if self.body_model == "mannequin":
+            if self.exact_pelvis:
+                from ..body_model import MANNEQUIN_STATURE_PER_BETA as PER_BETA
+
+                statures = ", ".join(
+                    f"{pid} {1 + PER_BETA * b:.3f}x" for pid, b in zip(self.motion.person_ids, self.motion.betas[:, 0])
+                )
+                lines.append(
+                    "mannequin shape: stature fitted to TRACE's joints (scale of the 1.69 m mannequin: "
+                    f"{statures}); TRACE's SMPL betas are not used (they mean something else to the mannequin)"
+                )
+            else:
+                lines.append(
+                    "mannequin shape: all betas 0 (no j3d in the file to fit the stature; TRACE's SMPL betas are not used)"
+                )
         lines += ["  " + track.describe(spec) for track in self.tracks]
         return "\n".join(lines)
 
