@@ -16,6 +16,7 @@ from typing import Any
 
 from ...errors import ConversionError
 from ...files import atomic_directory
+from ..checkpoints import read_state_dict
 from .components import BASE_MODEL, load_base_components, load_unet_config
 from .keys import is_lora_name, map_release_key
 
@@ -33,28 +34,7 @@ def load_release_state_dict(checkpoint: str | os.PathLike) -> dict[str, Any]:
     Raises:
         ConversionError: missing file, not a weights-only pickle, or no state dict in it.
     """
-    import pickle
-
-    import torch
-
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise ConversionError(f"checkpoint {path} does not exist")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(
-            f"cannot read checkpoint {path} as weights only (torch.load(weights_only=True)): {first}"
-        ) from exc
-    state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConversionError(f"checkpoint {path} holds no state dict of tensors (keys: {_top_keys(loaded)})")
-    return state
-
-
-def _top_keys(obj: Any) -> str:
-    return str(sorted(map(str, obj))[:10]) if isinstance(obj, dict) else type(obj).__name__
+    return read_state_dict(checkpoint)
 
 
 def map_release_state_dict(state: dict[str, Any], layers_per_block: int) -> dict[str, Any]:

@@ -8,15 +8,16 @@ released checkpoint) or ``amg-bench train amg``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from ...checks import positive_int
 from ...errors import MethodError, MissingWeightsError
-from ..base import GenerationRequest, Method
-from ..device import check_device, check_dtype, resolve_device, resolve_dtype
-from ..weights import require_local, weights_source
+from ..base import GenerationRequest
+from ..device import check_device, check_dtype
+from ..pipeline_method import PipelineMethod
+from ..weights import WeightsSource, require_local, weights_source
 
 #: Where ``amg-bench convert amg ... --out`` puts the pipeline unless told otherwise.
 DEFAULT_MODEL = "weights/amg"
@@ -55,7 +56,7 @@ class AMGOptions:
             raise MethodError(f"amg option guidance_scale must be >= 0, got {self.guidance_scale}")
 
 
-class AMG(Method):
+class AMG(PipelineMethod):
     """Avatar-motion-guided generation (Yang et al., arXiv 2409.01502): ModelScope T2V + avatar latent.
 
     The pipeline loads on the first :meth:`generate` (or :meth:`load`).
@@ -66,31 +67,11 @@ class AMG(Method):
 
     Options = AMGOptions
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._pipeline = None
-
-    @property
-    def pipeline(self):
-        """The loaded :class:`AMGPipeline` (loads it on first use)."""
-        self.load()
-        return self._pipeline
-
-    def load(self) -> None:
-        """Load the pipeline named by the ``model`` option onto the device (once).
-
-        Raises:
-            MissingWeightsError: the folder or Hub repo is not available (the message says how to make it).
-            MethodError: a CUDA device asked for where there is none.
-        """
-        if self._pipeline is not None:
-            return
+    def open_pipeline(self, source: WeightsSource, dtype):
+        """The :class:`AMGPipeline` folder written by ``convert amg`` or ``train amg``."""
         from .pipeline import AMGPipeline
 
         opts = self.options
-        source = weights_source(opts.model, "model")
-        device = resolve_device(opts.device)
-        dtype = resolve_dtype(opts.dtype, device)
         make = (
             "download the released checkpoint (non_ema_0640000.pth, Google Drive link in the README of "
             "github.com/zshyang/amg) and run `amg-bench convert amg non_ema_0640000.pth --base "
@@ -98,12 +79,9 @@ class AMG(Method):
         )
         require_local(source, "AMG pipeline", f"to make it, {make}")
         try:
-            pipe = AMGPipeline.from_pretrained(source.pretrained, dtype=dtype, revision=source.revision)
+            return AMGPipeline.from_pretrained(source.pretrained, dtype=dtype, revision=source.revision)
         except MissingWeightsError as exc:
             raise MissingWeightsError(f"{exc}. To make an AMG pipeline folder, {make}") from exc
-        pipe.to(device)
-        pipe.set_progress_bar_config(disable=True)
-        self._pipeline = pipe
 
     def generate(self, request: GenerationRequest) -> np.ndarray:
         """Generate ``request.num_frames`` frames following ``request.condition``.

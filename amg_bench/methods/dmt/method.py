@@ -28,9 +28,10 @@ import numpy as np
 
 from ...checks import finite_number, positive_int
 from ...errors import MethodError, VideoError
-from ..base import GenerationRequest, Method
-from ..device import check_device, check_dtype, resolve_device, resolve_dtype
-from ..weights import require_local, weights_source
+from ..base import GenerationRequest
+from ..device import check_device, check_dtype
+from ..pipeline_method import PipelineMethod
+from ..weights import WeightsSource, require_local, weights_source
 from .components import DOWNLOAD_HINT, INPUT_RESIZE_RULE, NEGATIVE_PROMPT, ZEROSCOPE_MODEL, missing_base
 
 PROMPT_PREFIX = "Amazing quality, masterpiece, "
@@ -134,7 +135,7 @@ def source_prompt(template: str, request: GenerationRequest) -> str:
     return template.format(people=people, appearance="; ".join(request.appearance_prompts), prompt=request.prompt)
 
 
-class DMT(Method):
+class DMT(PipelineMethod):
     """Space-time feature guided motion transfer (Yatim et al., CVPR 2024) on ZeroScope.
 
     The pipeline loads on the first :meth:`generate` (or :meth:`load`).
@@ -144,10 +145,6 @@ class DMT(Method):
     requires: ClassVar[frozenset[str]] = frozenset({"prompt", "condition"})
 
     Options = DMTOptions
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._pipeline = None
 
     def options_dict(self) -> dict[str, Any]:
         """The options plus what they imply, under ``provenance`` (guided steps, resize rules)."""
@@ -168,35 +165,15 @@ class DMT(Method):
             },
         }
 
-    @property
-    def pipeline(self):
-        """The loaded :class:`DMTPipeline` (loads it on first use)."""
-        self.load()
-        return self._pipeline
-
-    def load(self) -> None:
-        """Load the ZeroScope base named by the ``model`` option onto the device (once).
-
-        Raises:
-            MissingWeightsError: the folder or Hub repo is not available (the message names ``hf download``).
-            MethodError: a CUDA device asked for where there is none.
-        """
-        if self._pipeline is not None:
-            return
+    def open_pipeline(self, source: WeightsSource, dtype):
+        """The ZeroScope base as a :class:`DMTPipeline` (the ``hf download`` is named when it is missing)."""
         from .pipeline import DMTPipeline
 
-        opts = self.options
-        source = weights_source(opts.model, "model")
-        device = resolve_device(opts.device)
-        dtype = resolve_dtype(opts.dtype, device)
         require_local(source, "ZeroScope base", DOWNLOAD_HINT)
         try:
-            pipe = DMTPipeline.from_pretrained(source.pretrained, dtype=dtype, revision=source.revision)
+            return DMTPipeline.from_pretrained(source.pretrained, dtype=dtype, revision=source.revision)
         except (OSError, ValueError) as exc:
-            raise missing_base(opts.model, exc) from exc
-        pipe.to(device)
-        pipe.set_progress_bar_config(disable=True)
-        self._pipeline = pipe
+            raise missing_base(self.options.model, exc) from exc
 
     def prompts(self, request: GenerationRequest) -> tuple[str, str]:
         """``(source prompt, target prompt)`` of a request, prefix included."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from ...errors import ConversionError
 from ...files import atomic_directory
+from ..checkpoints import read_state_dict
 from ..weights import weights_source
 from .components import (
     RELEASE_ID,
@@ -59,23 +60,7 @@ def load_release_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         ConversionError: missing file, not a weights-only pickle, no tensors, or two names that
             become one after stripping.
     """
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConversionError(f"checkpoint {path} does not exist")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(
-            f"cannot read checkpoint {path} as weights only (torch.load(weights_only=True)): {first}"
-        ) from exc
-    state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
-    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConversionError(f"checkpoint {path} holds no state dict of tensors")
+    state = read_state_dict(path)
     stripped: dict[str, Any] = {}
     for key, tensor in state.items():
         name = strip_prefix(key)

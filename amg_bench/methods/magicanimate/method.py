@@ -11,15 +11,16 @@ text prompt is never read (``uses_prompt = False``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from ...checks import positive_int
 from ...errors import MethodError, MissingWeightsError
-from ..base import GenerationRequest, Method
-from ..device import check_device, check_dtype, resolve_device, resolve_dtype
-from ..weights import require_local, weights_source
+from ..base import GenerationRequest
+from ..device import check_device, check_dtype
+from ..pipeline_method import PipelineMethod
+from ..weights import WeightsSource, require_local, weights_source
 
 #: Where ``amg-bench convert magicanimate ... --out`` puts the pipeline unless told otherwise.
 DEFAULT_MODEL = "weights/magicanimate"
@@ -75,7 +76,7 @@ class MagicAnimateOptions:
                 raise MethodError(f"magicanimate option {name} must be >= 0, got {getattr(self, name)}")
 
 
-class MagicAnimate(Method):
+class MagicAnimate(PipelineMethod):
     """MagicAnimate (Xu et al., CVPR 2024): the first real frame animated by the clip's DensePose video.
 
     The pipeline loads on the first :meth:`generate` (or :meth:`load`).
@@ -87,41 +88,16 @@ class MagicAnimate(Method):
 
     Options = MagicAnimateOptions
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._pipeline = None
-
-    @property
-    def pipeline(self):
-        """The loaded :class:`MagicAnimatePipeline` (loads it on first use)."""
-        self.load()
-        return self._pipeline
-
-    def load(self) -> None:
-        """Load the pipeline named by the ``model`` option onto the device (once).
-
-        Raises:
-            MissingWeightsError: the folder or Hub repo is not available (the message says what
-                to download and how to convert it).
-            MethodError: a CUDA device asked for where there is none.
-        """
-        if self._pipeline is not None:
-            return
+    def open_pipeline(self, source: WeightsSource, dtype):
+        """The :class:`MagicAnimatePipeline` folder written by ``convert magicanimate``."""
         from .pipeline import MagicAnimatePipeline
 
-        opts = self.options
-        source = weights_source(opts.model, "model")
-        device = resolve_device(opts.device)
-        dtype = resolve_dtype(opts.dtype, device)
-        make = CONVERT_HINT.format(model=opts.model)
+        make = CONVERT_HINT.format(model=self.options.model)
         require_local(source, "MagicAnimate pipeline", f"to make it, {make}")
         try:
-            pipe = MagicAnimatePipeline.from_pretrained(source.pretrained, dtype=dtype, revision=source.revision)
+            return MagicAnimatePipeline.from_pretrained(source.pretrained, dtype=dtype, revision=source.revision)
         except MissingWeightsError as exc:
             raise MissingWeightsError(f"{exc}. To make a MagicAnimate pipeline folder, {make}") from exc
-        pipe.to(device)
-        pipe.set_progress_bar_config(disable=True)
-        self._pipeline = pipe
 
     def check_request(self, request: GenerationRequest) -> None:
         """Raise :class:`MethodError` for a request without a reference frame or a pose video."""
