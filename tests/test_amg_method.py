@@ -115,6 +115,11 @@ def test_device_and_dtype_reach_the_method(model_dir, tmp_path):
     assert kept.options.dtype == "float32" and kept.options.device == "auto"  # explicit options win
 
 
+def test_the_pipeline_moves_to_the_device_option(model_dir):
+    method = AMG(model=str(model_dir), device="meta", dtype="float32")  # a device torch has on every machine
+    assert {p.device.type for p in method.pipeline.unet.parameters()} == {"meta"}
+
+
 def test_a_local_model_is_never_fetched_from_the_hub(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # "weights/amg" does not exist here, and it parses as a Hub repo id
     with pytest.raises(MissingWeightsError, match=r"folder weights/amg does not exist \(write hub:weights/amg"):
