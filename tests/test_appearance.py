@@ -140,3 +140,24 @@ def test_stored_palettes_are_checked():
         check_palettes(good, 3, "row")
     with pytest.raises(BuildError, match="integers 0..255"):
         check_palettes(np.full((1, NUM_PARTS, 3), 300), 1, "row")
+
+
+def test_the_silhouette_edge_is_not_measured(body):
+    # real footage bleeds the background into a person's outline (blur, a fit a pixel off): paint
+    # every silhouette pixel with a 4-neighbour outside it white, and the palette must not see it
+    from scipy.ndimage import binary_erosion
+
+    truth = known_palette(5)
+    poses = [[posed(body, yaw, 0.0, arms)] for yaw, arms in ((0.0, 0.3), (0.5, 1.0), (-0.6, 0.6))]
+    frames, surfaces = scene(body, [truth], poses)
+    cross = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
+    measured = np.zeros(NUM_PARTS, bool)  # parts with 3 pixels 1 px (8-neighbour) inside the outline in a frame
+    parts = face_parts(body.faces, body.part_labels)
+    for frame, surface in zip(frames, surfaces):
+        silhouette = surface.person == 0
+        frame[silhouette & ~binary_erosion(silhouette, cross)] = 255
+        inside = binary_erosion(silhouette, np.ones((3, 3), bool))
+        measured |= np.bincount(parts[surface.face[inside]], minlength=NUM_PARTS) >= 3
+    palette = estimate_palette(frames, surfaces, [[0]] * 3, parts, 1, erode=1)
+    assert measured.sum() >= 15
+    assert np.abs(palette.colors[0][measured].astype(int) - truth[measured]).max() <= 2
