@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import tests_on_path  # noqa: F401  (tests/ holds the random-weight builders)
 import torch
+from gpu_common import GIB, synchronize, write_report
 from modelscope_for_tests import full_base_components, tiny_base_components
 
 from amg_bench.methods.amg.components import release_scheduler
@@ -37,12 +35,6 @@ from amg_bench.methods.amg.pipeline import AMGPipeline
 from amg_bench.methods.amg.unet import lora_layers, make_amg_unet
 
 PROMPT = "a man and a woman talk on a bench in a park at dusk"
-GIB = 1024**3
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def measure(name: str, run, device: torch.device, repeats: int) -> dict:
@@ -162,21 +154,16 @@ def main() -> None:
         ratio = row["seconds_mean"] / base_seconds
         memory = f", peak memory {row['peak_gib'] / rows[0]['peak_gib']:.3f}x" if row["peak_gib"] else ""
         print(f"{row['name']}: {ratio:.3f}x the base pipeline's time{memory}")
-    report = {
-        "device": device_name,
-        "dtype": str(dtype),
-        "frames": args.frames,
-        "size": size,
-        "steps": args.steps,
-        "guidance": args.guidance,
-        "torch": torch.__version__,
-        "diffusers": diffusers_version,
-        "rows": rows,
-    }
-    if os.environ.get("OUT"):
-        path = Path(os.environ["OUT"]) / "gpu_amg.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"written {path}")
+    write_report(
+        "gpu_amg",
+        device_name,
+        dtype,
+        frames=args.frames,
+        size=size,
+        steps=args.steps,
+        guidance=args.guidance,
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

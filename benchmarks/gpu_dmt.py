@@ -22,27 +22,19 @@ when ``$OUT`` is set.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import tests_on_path  # noqa: F401  (tests/ holds the random-weight builders)
 import torch
+from gpu_common import GIB, synchronize, write_report
 from modelscope_for_tests import full_base_components, tiny_base_components
 
 from amg_bench.methods.dmt.pipeline import DMTPipeline
 
 TARGET = "Amazing quality, masterpiece, a man and a woman talk on a bench in a park at dusk"
 SOURCE = "Amazing quality, masterpiece, a 3D render of two people as smooth coloured mannequins on a black background"
-GIB = 1024**3
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run_row(
@@ -139,21 +131,16 @@ def main() -> None:
     if default["peak_gib"]:
         print(f", {release['peak_gib'] / default['peak_gib']:.3f}x peak memory", end="")
     print(f"; same video: {same}")
-    report = {
-        "device": device_name,
-        "dtype": str(dtype),
-        "frames": args.frames,
-        "size": [height, width],
-        "settings": settings,
-        "torch": torch.__version__,
-        "diffusers": diffusers_version,
-        "rows": [default, release],
-        "same_video": same,
-    }
-    if os.environ.get("OUT"):
-        path = Path(os.environ["OUT"]) / "gpu_dmt.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"written {path}")
+    write_report(
+        "gpu_dmt",
+        device_name,
+        dtype,
+        frames=args.frames,
+        size=[height, width],
+        settings=settings,
+        rows=[default, release],
+        same_video=same,
+    )
 
 
 if __name__ == "__main__":

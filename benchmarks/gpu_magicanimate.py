@@ -16,27 +16,19 @@ motion UNet, VAE, and the rest of the loop). Printed, and written to
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import tests_on_path  # noqa: F401  (tests/ holds the random-weight builders)
 import torch
+from gpu_common import GIB, synchronize, write_report
 from magicanimate_for_tests import TINY_SIZE, full_components, tiny_components
 
 from amg_bench.methods.magicanimate.pipeline import MagicAnimatePipeline
 
-GIB = 1024**3
 NETWORKS = ("text_encoder", "appearance_encoder", "controlnet", "unet", "vae")
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class Breakdown:
@@ -138,26 +130,21 @@ def main() -> None:
         seconds = breakdown.seconds[name]
         print(f"  {name:<20} {seconds:8.2f} s  ({100 * seconds / instrumented:5.1f}%)")
     print(f"  {'rest of the loop':<20} {instrumented - networks:8.2f} s  ({100 * (1 - networks / instrumented):5.1f}%)")
-    report = {
-        "device": device_name,
-        "dtype": str(dtype),
-        "frames": args.frames,
-        "size": size,
-        "steps": args.steps,
-        "guidance": args.guidance,
-        "torch": torch.__version__,
-        "diffusers": diffusers_version,
-        "seconds_mean": statistics.mean(times),
-        "seconds_min": min(times),
-        "repeats": args.repeats,
-        "peak_gib": peak,
-        "weights_gib": weights,
-        "breakdown_seconds": {**breakdown.seconds, "rest": instrumented - networks},
-    }
-    if os.environ.get("OUT"):
-        path = Path(os.environ["OUT"]) / "gpu_magicanimate.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"written {path}")
+    write_report(
+        "gpu_magicanimate",
+        device_name,
+        dtype,
+        frames=args.frames,
+        size=size,
+        steps=args.steps,
+        guidance=args.guidance,
+        seconds_mean=statistics.mean(times),
+        seconds_min=min(times),
+        repeats=args.repeats,
+        peak_gib=peak,
+        weights_gib=weights,
+        breakdown_seconds={**breakdown.seconds, "rest": instrumented - networks},
+    )
 
 
 if __name__ == "__main__":
