@@ -32,7 +32,9 @@ import click
 )
 @click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True, help="Output frames.")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True)
-@click.option("--size", type=click.IntRange(min=16), default=256, show_default=True, help="Side of the square frames.")
+@click.option(
+    "--size", type=click.IntRange(min=16, max=4096), default=256, show_default=True, help="Side of the square frames."
+)
 @click.option("--start", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Seconds into the motion.")
 @click.option(
     "--body-model",
@@ -79,8 +81,8 @@ def render_command(motions, camera, appearance_from, frames, fps, size, start, b
 @click.option("--video", default=None, type=click.Path(dir_okay=False), help="A real clip (reference methods only).")
 @click.option("--frames", "num_frames", type=click.IntRange(min=1), default=None, help="[default: the condition's]")
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, help="[default: the condition's]")
-@click.option("--height", type=click.IntRange(min=2), default=None, help="[default: the condition's]")
-@click.option("--width", type=click.IntRange(min=2), default=None, help="[default: the condition's]")
+@click.option("--height", type=click.IntRange(min=2, max=4096), default=None, help="[default: the condition's]")
+@click.option("--width", type=click.IntRange(min=2, max=4096), default=None, help="[default: the condition's]")
 @click.option("--seed", type=int, default=0, show_default=True, help="The request's seed.")
 @click.option("--clip-id", default=None, help="The request's clip id [default: the output's file stem].")
 @click.option("--device", default=None, help="torch device of the method (its device option).")

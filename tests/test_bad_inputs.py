@@ -913,3 +913,14 @@ def train_amg_missing_dataset(env):
 @case("manifest", "nope.yaml", "does not exist")
 def caption_missing_manifest(env):
     return ["caption", env.tmp / "nope.yaml"]
+
+
+@case("--size", "99999", code=2)
+def render_size_too_large(env):
+    return ["render", "--motion", env.sources / "tiny.npz", "--size", "99999", "--out", env.tmp / "cond.mp4"]
+
+
+@case("--height", "100000", code=2)
+def generate_height_too_large(env):
+    return ["generate", "--method", "frozen", "--reference-frame", "ref.png", "--height", "100000", "--out",
+            env.tmp / "v.mp4"]  # fmt: skip
