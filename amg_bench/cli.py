@@ -15,6 +15,7 @@ from .cli_control import generate_command, render_command
 from .cli_options import (
     clip_options,
     comma_list,
+    method_options,
     person_options,
     protocol_options,
     scoring_overrides,
@@ -466,34 +467,8 @@ def train_amg_command(
     click.echo(f"AMG pipeline written to {final}")
 
 
-def _method_args(items) -> dict:
-    """``--method-arg`` items as nested options; a malformed one is a usage error."""
-    from .errors import MethodError
-    from .methods.config import parse_method_args
-
-    try:
-        return parse_method_args(items)
-    except MethodError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--method-arg'") from None
-
-
 @main.command("evaluate")
-@click.option("--method", required=True, help="Method name, 'folder:<dir>' or 'module:Class'.")
-@click.option(
-    "--config",
-    "method_config",
-    default=None,
-    type=click.Path(dir_okay=False, exists=True),
-    help="YAML of method options [default: baselines/<method>.yaml if it exists].",
-)
-@click.option(
-    "--method-arg",
-    "method_args",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=lambda ctx, param, value: _method_args(value),
-    help="Method option over --config (YAML value; dotted keys nest); repeatable.",
-)
+@method_options
 @click.option("--dataset", required=True, help="Built dataset folder or Hub id.")
 @click.option("--split", default="test", show_default=True)
 @click.option("--revision", default=None, help="Hub revision (branch, tag or commit).")

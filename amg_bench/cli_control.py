@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import click
 
+from .cli_options import method_options
+
 
 @click.command("render")
 @click.option(
@@ -60,15 +62,7 @@ def render_command(motions, camera, appearance_from, frames, fps, size, start, b
 
 
 @click.command("generate")
-@click.option("--method", required=True, help="Method name, 'folder:<dir>' or 'module:Class'.")
-@click.option(
-    "--config",
-    "method_config",
-    default=None,
-    type=click.Path(dir_okay=False, exists=True),
-    help="YAML of method options [default: baselines/<method>.yaml if it exists].",
-)
-@click.option("--method-arg", "method_args", multiple=True, metavar="KEY=VALUE", help="Method option; repeatable.")
+@method_options
 @click.option("--prompt", default="", help="The scene caption.")
 @click.option(
     "--appearance-prompt", "appearance_prompts", multiple=True, help="One person's appearance caption; repeatable."
@@ -92,12 +86,11 @@ def render_command(motions, camera, appearance_from, frames, fps, size, start, b
 def generate_command(method, method_config, method_args, appearance_prompts, **values):
     """Generate one video with any registered method from files (the benchmark's GenerationRequest)."""
     from .generate import GenerateConfig, generate_video
-    from .methods.config import parse_method_args
 
     config = GenerateConfig(
         method=method,
         method_config=method_config,
-        method_options=parse_method_args(method_args),
+        method_options=method_args,
         appearance_prompts=list(appearance_prompts),
         **values,
     )

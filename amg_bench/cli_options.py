@@ -64,6 +64,27 @@ def _apply(options: list[Callable]) -> Callable:
     return decorate
 
 
+def _method_args(ctx, param, items) -> dict:
+    """``--method-arg`` items as nested options; a malformed one is a usage error."""
+    from .errors import MethodError
+    from .methods.config import parse_method_args
+
+    try:
+        return parse_method_args(items)
+    except MethodError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--method-arg'") from None
+
+
+#: ``--method``, ``--config`` and ``--method-arg`` (parsed into nested options).
+method_options = _apply([
+    click.option("--method", required=True, help="Method name, 'folder:<dir>' or 'module:Class'."),
+    click.option("--config", "method_config", default=None, type=click.Path(dir_okay=False, exists=True),
+                 help="YAML of method options [default: baselines/<method>.yaml if it exists]."),
+    click.option("--method-arg", "method_args", multiple=True, metavar="KEY=VALUE", callback=_method_args,
+                 help="Method option over --config (YAML value; dotted keys nest); repeatable."),
+])  # fmt: skip
+
+
 #: ``--protocol`` and ``--metrics``.
 protocol_options = _apply([
     click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="full", show_default=True,

@@ -924,3 +924,8 @@ def render_size_too_large(env):
 def generate_height_too_large(env):
     return ["generate", "--method", "frozen", "--reference-frame", "ref.png", "--height", "100000", "--out",
             env.tmp / "v.mp4"]  # fmt: skip
+
+
+@case("--method-arg", "key=value", code=2)
+def generate_malformed_method_arg(env):
+    return ["generate", "--method", "avatar", "--method-arg", "=x", "--out", env.tmp / "v.mp4"]

@@ -8,6 +8,7 @@ class and what to download in :meth:`PipelineMethod.open_pipeline`.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 from .base import Method
@@ -28,13 +29,13 @@ class PipelineMethod(Method):
         self.load()
         return self._pipeline
 
+    @abc.abstractmethod
     def open_pipeline(self, source: WeightsSource, dtype):
         """The pipeline read from ``source`` in ``dtype`` (not yet on the device).
 
         Raises:
             MissingWeightsError: the weights are not there; the message says what to download and where.
         """
-        raise NotImplementedError
 
     def load(self) -> None:
         """Load the pipeline named by the ``model`` option onto the device (once).
