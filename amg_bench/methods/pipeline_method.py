@@ -12,8 +12,19 @@ import abc
 from typing import Any
 
 from .base import Method
-from .device import resolve_device, resolve_dtype
+from .device import check_device, check_dtype, resolve_device, resolve_dtype
 from .weights import WeightsSource, weights_source
+
+
+def check_pipeline_options(options) -> None:
+    """Validate the ``model``, ``device`` and ``dtype`` options every pipeline method has.
+
+    Raises:
+        MethodError: naming the option and the value.
+    """
+    check_device(options.device)
+    check_dtype(options.dtype)
+    weights_source(options.model, "model")
 
 
 class PipelineMethod(Method):

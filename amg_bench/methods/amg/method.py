@@ -15,9 +15,8 @@ import numpy as np
 from ...checks import positive_int
 from ...errors import MethodError, MissingWeightsError
 from ..base import GenerationRequest
-from ..device import check_device, check_dtype
-from ..pipeline_method import PipelineMethod
-from ..weights import WeightsSource, require_local, weights_source
+from ..pipeline_method import PipelineMethod, check_pipeline_options
+from ..weights import WeightsSource, require_local
 
 #: Where ``amg-bench convert amg ... --out`` puts the pipeline unless told otherwise.
 DEFAULT_MODEL = "weights/amg"
@@ -47,9 +46,7 @@ class AMGOptions:
     dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        check_device(self.device)
-        check_dtype(self.dtype)
-        weights_source(self.model, "model")
+        check_pipeline_options(self)
         for name in ("num_inference_steps", "height", "width"):
             positive_int(getattr(self, name), f"amg option {name}", MethodError)
         if self.guidance_scale < 0:

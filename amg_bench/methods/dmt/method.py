@@ -29,9 +29,8 @@ import numpy as np
 from ...checks import finite_number, positive_int
 from ...errors import MethodError, VideoError
 from ..base import GenerationRequest
-from ..device import check_device, check_dtype
-from ..pipeline_method import PipelineMethod
-from ..weights import WeightsSource, require_local, weights_source
+from ..pipeline_method import PipelineMethod, check_pipeline_options
+from ..weights import WeightsSource, require_local
 from .components import DOWNLOAD_HINT, INPUT_RESIZE_RULE, NEGATIVE_PROMPT, ZEROSCOPE_MODEL, missing_base
 
 PROMPT_PREFIX = "Amazing quality, masterpiece, "
@@ -99,9 +98,7 @@ class DMTOptions:
     dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        check_device(self.device)
-        check_dtype(self.dtype)
-        weights_source(self.model, "model")
+        check_pipeline_options(self)
         for name in ("num_inference_steps", "inversion_steps", "downsample_factor", "height", "width"):
             positive_int(getattr(self, name), f"dmt option {name}", MethodError)
         positive_int(self.optimization_steps, "dmt option optimization_steps", MethodError, minimum=0)

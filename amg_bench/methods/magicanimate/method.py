@@ -18,9 +18,8 @@ import numpy as np
 from ...checks import positive_int
 from ...errors import MethodError, MissingWeightsError
 from ..base import GenerationRequest
-from ..device import check_device, check_dtype
-from ..pipeline_method import PipelineMethod
-from ..weights import WeightsSource, require_local, weights_source
+from ..pipeline_method import PipelineMethod, check_pipeline_options
+from ..weights import WeightsSource, require_local
 
 #: Where ``amg-bench convert magicanimate ... --out`` puts the pipeline unless told otherwise.
 DEFAULT_MODEL = "weights/magicanimate"
@@ -60,9 +59,7 @@ class MagicAnimateOptions:
     dtype: str = "auto"
 
     def __post_init__(self) -> None:
-        check_device(self.device)
-        check_dtype(self.dtype)
-        weights_source(self.model, "model")
+        check_pipeline_options(self)
         for name in ("num_inference_steps", "size", "context_frames"):
             positive_int(getattr(self, name), f"magicanimate option {name}", MethodError)
         if self.size % 8:
